@@ -1,0 +1,111 @@
+"""``assay run``: run a suite file through the runner into the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from assay.cli.app import EXIT_INCOMPLETE, STORE_HELP, app, console, fail, handle_errors
+
+
+def execute_suite(
+    suite_path: Path,
+    *,
+    store_url: str | None,
+    run_id: str | None = None,
+    resume: str | None = None,
+    no_cache: bool = False,
+    repeats: int | None = None,
+    concurrency: int | None = None,
+    quiet: bool = False,
+    json_out: Path | None = None,
+) -> dict[str, Any]:
+    """Load, run and print; returns the summary dict. Shared by ``assay run`` and ``assay demo``."""
+    from assay.cli.progress import make_progress
+    from assay.cli.render import facts_table, summary_table
+    from assay.runner.api import plan_from_suite
+    from assay.runner.engine import RunOptions, Runner
+    from assay.store import open_store
+    from assay.suite import load_suite
+
+    suite = load_suite(suite_path)
+    cfg = suite.config
+    rate = cfg.rate_limit
+    options = RunOptions(
+        concurrency=concurrency or cfg.concurrency,
+        repeats=repeats or cfg.repeats,
+        max_error_rate=cfg.max_error_rate,
+        use_cache=cfg.cache and not no_cache,
+        requests_per_min=rate.requests_per_min if rate else None,
+        tokens_per_min=rate.tokens_per_min if rate else None,
+        seed=cfg.seed,
+    )
+    plan = plan_from_suite(suite)
+    store = open_store(store_url)
+    out = console()
+    try:
+        runner = Runner(plan, store, options, progress=make_progress(quiet))
+
+        async def go() -> Any:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, runner.request_stop, "interrupted by signal")
+                except (NotImplementedError, RuntimeError):  # not the main thread / platform
+                    pass
+            return await runner.run(run_id=run_id, resume=resume)
+
+        summary = asyncio.run(go())
+    finally:
+        store.close()
+    data = summary.to_json_dict()
+    if json_out is not None:
+        tmp = json_out.with_name(json_out.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, json_out)
+    out.print(summary_table(data))
+    out.print(facts_table(data))
+    rid = data["run_id"]
+    out.print(f"results: run [bold]{rid}[/] in {store.safe_url}  (assay show {rid})")
+    if data["status"] != "completed":
+        if data["status"] == "interrupted" or (data.get("stop_reason") or "").startswith("too many errors"):
+            store_arg = f" --store {store_url}" if store_url else ""
+            out.print(
+                f"[yellow]run did not complete ({data.get('stop_reason')}). Resume with:[/] "
+                f"assay run {suite_path} --resume {rid}{store_arg}"
+            )
+    return data
+
+
+@app.command("run")
+@handle_errors
+def run_command(
+    suite: Path = typer.Argument(..., help="Suite file (YAML).", exists=False),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the summary JSON here."),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    run_id: str | None = typer.Option(None, "--run-id", help="Use this id for the new run."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue an interrupted run (id or prefix)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Call the target even when a cached response exists."),
+    repeats: int | None = typer.Option(None, "--repeats", min=1, help="Samples per case (bypasses the cache)."),
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Override the suite's concurrency."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Run SUITE against its target, score, store; exit 0 ok, 1 threshold failed, 2 bad input, 3 incomplete."""
+    if run_id and resume:
+        fail("--run-id and --resume cannot be used together")
+    if not suite.exists():
+        fail(f"suite file not found: {suite}")
+    data = execute_suite(
+        suite, store_url=store, run_id=run_id, resume=resume, no_cache=no_cache,
+        repeats=repeats, concurrency=concurrency, quiet=quiet, json_out=json_out,
+    )
+    if data["status"] != "completed":
+        raise typer.Exit(EXIT_INCOMPLETE)
+    if not all(t["passed"] for t in data["thresholds"].values()):
+        raise typer.Exit(1)

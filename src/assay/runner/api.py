@@ -1,0 +1,193 @@
+"""The Python entry points: run a loaded suite, or ``evaluate(dataset, target, scorers)`` without a file.
+
+Example:
+    >>> import assay
+    >>> summary = assay.evaluate(                                       # doctest: +SKIP
+    ...     [{"input": "2+2?", "expected": "4"}],
+    ...     {"type": "python", "ref": "mymodule:answer"},
+    ...     ["exact_match"],
+    ...     store="sqlite:///:memory:",
+    ... )
+    >>> summary.metrics["exact_match"].mean                              # doctest: +SKIP
+    1.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay.runner.engine import ProgressSink, RunOptions, RunPlan, Runner
+from assay.runner.provenance import environment_provenance
+from assay.runner.summary import RunSummary
+from assay.scorer.base import Scorer, create_scorer
+from assay.store import Store, open_store
+from assay.target.base import Target, create_target
+from assay.types import Case, ConfigError
+
+if TYPE_CHECKING:
+    from assay.suite import Suite
+
+__all__ = ["aevaluate", "evaluate", "plan_from_suite", "run_plan"]
+
+
+def _dataset_sha256(cases: Sequence[Case]) -> str:
+    h = hashlib.sha256()
+    for c in cases:
+        h.update(json.dumps(c.to_dict(), sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def plan_from_suite(suite: Suite) -> RunPlan:
+    """Turn a loaded suite into a run plan with its provenance (hashes, environment)."""
+    config = suite.config.model_dump(mode="json", exclude={"target"})
+    dataset = suite.dataset
+    provenance: dict[str, Any] = {
+        "suite_path": str(suite.path) if suite.path else None,
+        "suite_sha256": suite.sha256,
+        "dataset_name": dataset.name,
+        "dataset_source": dataset.source,
+        "dataset_sha256": dataset.sha256,
+        "n_cases": len(dataset),
+        **environment_provenance(Path(suite.path).parent if suite.path else None),
+    }
+    return RunPlan(
+        name=suite.config.name,
+        cases=dataset.cases,
+        target=suite.target,
+        scorers=list(suite.scorers),
+        thresholds={k: v.model_dump() if hasattr(v, "model_dump") else dict(v) for k, v in suite.config.thresholds.items()},
+        config=config,
+        provenance=provenance,
+    )
+
+
+async def run_plan(
+    plan: RunPlan,
+    store: Store,
+    options: RunOptions,
+    *,
+    run_id: str | None = None,
+    resume: str | None = None,
+    progress: ProgressSink | None = None,
+) -> RunSummary:
+    """Run a plan to completion (or interruption) and return its summary."""
+    runner = Runner(plan, store, options, progress=progress)
+    return await runner.run(run_id=run_id, resume=resume)
+
+
+def _coerce_cases(dataset: Any) -> list[Case]:
+    from assay.dataset import Dataset, load_dataset
+
+    if isinstance(dataset, Dataset):
+        return list(dataset.cases)
+    if isinstance(dataset, str | Path):
+        return list(load_dataset(dataset).cases)
+    if isinstance(dataset, Sequence) and dataset and all(isinstance(c, Case) for c in dataset):
+        return list(dataset)
+    if isinstance(dataset, Sequence):
+        return list(load_dataset(list(dataset)).cases)
+    raise ConfigError("dataset must be a path, a list of cases or dicts, or a Dataset", field="dataset")
+
+
+def _coerce_target(target: Any) -> Target:
+    if isinstance(target, Mapping):
+        options = dict(target)
+        kind = options.pop("type", None)
+        if not kind:
+            raise ConfigError("a target mapping needs a 'type'", field="target.type")
+        return create_target(str(kind), **options)
+    if callable(target) and hasattr(target, "spec"):
+        return target  # type: ignore[no-any-return]
+    if callable(target):
+        from assay.target.python import PythonTarget
+
+        return PythonTarget(fn=target)
+    raise ConfigError("target must be a Target, a mapping with a 'type', or a function", field="target")
+
+
+def _coerce_scorers(scorers: Sequence[Any]) -> list[Scorer]:
+    out: list[Scorer] = []
+    for s in scorers:
+        if isinstance(s, str):
+            out.append(create_scorer(s))
+        elif isinstance(s, Mapping):
+            options = dict(s)
+            name = options.pop("scorer", None)
+            if name is None and len(options) == 1:
+                (name, opts), = options.items()
+                options = dict(opts or {})
+            if not name:
+                raise ConfigError(f"cannot tell which scorer {s!r} names", field="scorers")
+            out.append(create_scorer(str(name), **options))
+        else:
+            out.append(s)
+    if not out:
+        raise ConfigError("at least one scorer is needed", field="scorers")
+    return out
+
+
+async def aevaluate(
+    dataset: Any,
+    target: Any,
+    scorers: Sequence[Any],
+    *,
+    name: str = "evaluate",
+    thresholds: Mapping[str, Mapping[str, float | None]] | None = None,
+    store: Store | str | None = None,
+    concurrency: int = 16,
+    repeats: int = 1,
+    max_error_rate: float = 0.1,
+    cache: bool = True,
+    seed: int = 0,
+    requests_per_min: float | None = None,
+    tokens_per_min: float | None = None,
+    run_id: str | None = None,
+    progress: ProgressSink | None = None,
+) -> RunSummary:
+    """Async form of :func:`evaluate`."""
+    cases = _coerce_cases(dataset)
+    the_target = _coerce_target(target)
+    the_scorers = _coerce_scorers(scorers)
+    own_store = not isinstance(store, Store)
+    the_store = store if isinstance(store, Store) else open_store(store)
+    plan = RunPlan(
+        name=name,
+        cases=cases,
+        target=the_target,
+        scorers=the_scorers,
+        thresholds=dict(thresholds or {}),
+        config={"name": name, "concurrency": concurrency, "max_error_rate": max_error_rate, "cache": cache},
+        provenance={"dataset_sha256": _dataset_sha256(cases), "n_cases": len(cases), **environment_provenance()},
+    )
+    options = RunOptions(
+        concurrency=concurrency,
+        repeats=repeats,
+        max_error_rate=max_error_rate,
+        use_cache=cache,
+        seed=seed,
+        requests_per_min=requests_per_min,
+        tokens_per_min=tokens_per_min,
+    )
+    try:
+        return await run_plan(plan, the_store, options, run_id=run_id, progress=progress)
+    finally:
+        if own_store:
+            the_store.close()
+
+
+def evaluate(dataset: Any, target: Any, scorers: Sequence[Any], **kwargs: Any) -> RunSummary:
+    """Run ``dataset`` through ``target``, score with ``scorers``, store, and return the summary.
+
+    ``dataset``: a path (JSONL, CSV, YAML, Parquet), a list of dicts or ``Case``s, or a ``Dataset``.
+    ``target``: a ``Target``, a mapping like the suite file's ``target:`` section, or a plain function
+    (str in, str or ``Output`` out). ``scorers``: names, ``{name: {options}}`` mappings or ``Scorer``s.
+    Keyword options are those of :func:`aevaluate` (store, concurrency, repeats, thresholds …).
+    Call :func:`aevaluate` instead from inside a running event loop.
+    """
+    return asyncio.run(aevaluate(dataset, target, scorers, **kwargs))
