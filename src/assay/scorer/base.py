@@ -22,7 +22,7 @@ import difflib
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from assay.types import Case, ConfigError, Output, Score, ScoreKind
+from assay.types import Case, ConfigError, Output, Score, ScoreKind, ScorerError
 
 __all__ = [
     "CASE_FIELDS",
@@ -61,6 +61,8 @@ class BaseScorer:
     registered_name: ClassVar[str] = ""
 
     def __init__(self, *, name: str | None = None, **options: Any) -> None:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ScorerError(f"a scorer's name must be a non-empty string, got {name!r}")
         self.name = name or self.registered_name or type(self).__name__.lower()
         self.options = options
 
@@ -84,7 +86,12 @@ class BaseScorer:
         return [await self.score(c, o) for c, o in items]
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "scorer": self.registered_name, "version": self.version, "options": self.options}
+        return {
+            "name": self.name,
+            "scorer": self.registered_name,
+            "version": self.version,
+            "options": self.options,
+        }
 
 
 _SCORERS: dict[str, Callable[..., Scorer]] = {}
@@ -116,7 +123,7 @@ def known_scorers() -> list[str]:
     return sorted(_SCORERS)
 
 
-def create_scorer(name: str, **options: Any) -> Scorer:
+def create_scorer(name: str, /, **options: Any) -> Scorer:
     """Build a registered scorer. Unknown names raise ``ConfigError`` listing known ones and the closest."""
     _load_builtins()
     factory = _SCORERS.get(name)
@@ -129,3 +136,5 @@ def create_scorer(name: str, **options: Any) -> Scorer:
         return factory(**options)
     except TypeError as exc:
         raise ConfigError(f"bad options for scorer '{name}': {exc}", field="scorers") from exc
+    except ScorerError as exc:
+        raise ConfigError(str(exc), field="scorers") from exc
