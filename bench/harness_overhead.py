@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,7 +30,9 @@ sys.path.insert(0, str(ROOT))
 def start_server(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "assay.testing.fake_openai", "--port", "0", "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     port = int(proc.stdout.readline().strip())
@@ -72,11 +73,18 @@ def assay_run(base_url: str, n: int, concurrency: int, store_path: Path) -> tupl
     import assay
 
     cases = [{"id": f"c{i}", "input": f"question {i}", "expected": f"answer: question {i}"} for i in range(n)]
-    target = {"type": "openai", "base_url": base_url, "model": "fake", "timeout_s": 30, "max_attempts": 1,
-              "max_connections": concurrency}
+    target = {
+        "type": "openai",
+        "base_url": base_url,
+        "model": "fake",
+        "timeout_s": 30,
+        "max_attempts": 1,
+        "max_connections": concurrency,
+    }
     c0, t0 = cpu_s(), time.perf_counter()
-    summary = assay.evaluate(cases, target, ["exact_match"], store=f"sqlite:///{store_path}",
-                             concurrency=concurrency, cache=False)
+    summary = assay.evaluate(
+        cases, target, ["exact_match"], store=f"sqlite:///{store_path}", concurrency=concurrency, cache=False
+    )
     wall, cpu = time.perf_counter() - t0, cpu_s() - c0
     assert summary.status == "completed", summary.stop_reason
     return wall, cpu, summary.metrics["exact_match"].mean or 0.0
@@ -87,8 +95,16 @@ def rss_run(n: int, tmp: Path) -> tuple[float, float]:
     cases, replay = tmp / "cases.jsonl", tmp / "replay.jsonl"
     with cases.open("w") as fc, replay.open("w") as fr:
         for i in range(n):
-            fc.write(json.dumps({"id": f"c{i}", "input": f"question number {i} about the product",
-                                 "expected": f"answer {i}"}) + "\n")
+            fc.write(
+                json.dumps(
+                    {
+                        "id": f"c{i}",
+                        "input": f"question number {i} about the product",
+                        "expected": f"answer {i}",
+                    }
+                )
+                + "\n"
+            )
             fr.write(json.dumps({"case_id": f"c{i}", "output": f"answer {i}", "latency_s": 0.1}) + "\n")
     (tmp / "suite.yaml").write_text(
         "name: rss\ndataset: cases.jsonl\ntarget: {type: replay, path: replay.jsonl}\n"
@@ -129,17 +145,35 @@ def main() -> None:
                     a_wall, a_cpu, a_mean = assay_run(url, n, conc, tmp / f"b{latency_ms}_{conc}.db")
                     b_rate, a_rate = n / b_wall, n / a_wall
                     ideal = conc / (latency_ms / 1000) if latency_ms else None
-                    rows.append((
-                        f"{latency_ms} ms", str(conc), str(n), f"{b_rate:,.0f}", f"{a_rate:,.0f}",
-                        f"{a_rate / b_rate:.0%}", f"{a_rate / ideal:.0%}" if ideal else "–",
-                        f"{1e3 * b_cpu / n:.2f}", f"{1e3 * a_cpu / n:.2f}",
-                        "ok" if b_ok == n and a_mean == 1.0 else "MISMATCH",
-                    ))
+                    rows.append(
+                        (
+                            f"{latency_ms} ms",
+                            str(conc),
+                            str(n),
+                            f"{b_rate:,.0f}",
+                            f"{a_rate:,.0f}",
+                            f"{a_rate / b_rate:.0%}",
+                            f"{a_rate / ideal:.0%}" if ideal else "–",
+                            f"{1e3 * b_cpu / n:.2f}",
+                            f"{1e3 * a_cpu / n:.2f}",
+                            "ok" if b_ok == n and a_mean == 1.0 else "MISMATCH",
+                        )
+                    )
             finally:
                 proc.terminate()
                 proc.wait()
-        header = ("latency", "conc", "N", "httpx loop/s", "assay/s", "assay/loop", "assay/ideal",
-                  "loop CPU ms/case", "assay CPU ms/case", "answers")
+        header = (
+            "latency",
+            "conc",
+            "N",
+            "httpx loop/s",
+            "assay/s",
+            "assay/loop",
+            "assay/ideal",
+            "loop CPU ms/case",
+            "assay CPU ms/case",
+            "answers",
+        )
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
         print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
         print("-+-".join("-" * w for w in widths))
@@ -147,8 +181,10 @@ def main() -> None:
             print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
         if not args.skip_rss:
             rss_mb, wall = rss_run(args.rss_n, tmp)
-            print(f"\npeak RSS of `assay run` on {args.rss_n:,} replay cases: {rss_mb:,.0f} MB "
-                  f"(goal < 500 MB), {wall:.1f} s wall, {args.rss_n / wall:,.0f} cases/s")
+            print(
+                f"\npeak RSS of `assay run` on {args.rss_n:,} replay cases: {rss_mb:,.0f} MB "
+                f"(goal < 500 MB), {wall:.1f} s wall, {args.rss_n / wall:,.0f} cases/s"
+            )
     print(f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
 
 

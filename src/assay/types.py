@@ -36,7 +36,13 @@ __all__ = [
 ]
 
 ErrorKind = Literal["timeout", "rate_limited", "http_error", "invalid_response", "target_exception"]
-ERROR_KINDS: tuple[str, ...] = ("timeout", "rate_limited", "http_error", "invalid_response", "target_exception")
+ERROR_KINDS: tuple[str, ...] = (
+    "timeout",
+    "rate_limited",
+    "http_error",
+    "invalid_response",
+    "target_exception",
+)
 ScoreKind = Literal["binary", "proportion", "continuous"]
 
 
@@ -294,7 +300,9 @@ class Output:
         return cls(
             text=data.get("text") or "",
             contexts=tuple(Doc.coerce(c) for c in (data.get("contexts") or ())),
-            usage=Usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))) if usage else None,
+            usage=Usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))
+            if usage
+            else None,
             latency_s=data.get("latency_s"),
             ttft_s=data.get("ttft_s"),
             cost_usd=data.get("cost_usd"),
@@ -318,7 +326,9 @@ class Score:
     error: str | None = None
 
     @classmethod
-    def failed(cls, name: str, error: str, *, kind: ScoreKind = "continuous", higher_is_better: bool = True) -> Score:
+    def failed(
+        cls, name: str, error: str, *, kind: ScoreKind = "continuous", higher_is_better: bool = True
+    ) -> Score:
         """A score that could not be computed (counted in ``n_errors``, never as 0)."""
         return cls(name=name, value=None, kind=kind, higher_is_better=higher_is_better, error=error)
 

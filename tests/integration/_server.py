@@ -33,15 +33,25 @@ def server_process(log: Path, *args: str) -> Iterator[str]:
             proc.kill()
 
 
-def write_suite(folder: Path, base_url: str, n: int, *, extra: str = "", scorers: Sequence[str] = ("exact_match",),
-                concurrency: int = 4) -> Path:
+def write_suite(
+    folder: Path,
+    base_url: str,
+    n: int,
+    *,
+    extra: str = "",
+    scorers: Sequence[str] = ("exact_match",),
+    concurrency: int = 4,
+) -> Path:
     """A suite with ``n`` cases whose expected answer is what the fake server answers."""
     import json
 
     cases = folder / "cases.jsonl"
     with cases.open("w") as f:
         for i in range(n):
-            f.write(json.dumps({"id": f"c{i:04d}", "input": f"question {i}", "expected": f"answer: question {i}"}) + "\n")
+            f.write(
+                json.dumps({"id": f"c{i:04d}", "input": f"question {i}", "expected": f"answer: question {i}"})
+                + "\n"
+            )
     suite = folder / "suite.yaml"
     suite.write_text(
         "name: it\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from assay.runner.engine import RunOptions, RunPlan, Runner, check_requirements
+from assay.runner.engine import Runner, RunOptions, RunPlan, check_requirements
 from assay.scorer.base import BaseScorer
 from assay.store import open_store
 from assay.types import Case, ConfigError, Output, Score, TargetError, Usage
@@ -18,8 +18,14 @@ from assay.types import Case, ConfigError, Output, Score, TargetError, Usage
 class ScriptedTarget:
     """Answers with the case's `answer` metadata; `script` maps case id -> list of errors to return first."""
 
-    def __init__(self, script: dict[str, list[TargetError]] | None = None, *, delay_s: float = 0.0,
-                 timeout_s: float | None = None, max_attempts: int = 4) -> None:
+    def __init__(
+        self,
+        script: dict[str, list[TargetError]] | None = None,
+        *,
+        delay_s: float = 0.0,
+        timeout_s: float | None = None,
+        max_attempts: int = 4,
+    ) -> None:
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.calls: Counter[str] = Counter()
         self.delay_s = delay_s
@@ -64,7 +70,12 @@ class Length(BaseScorer):
 
 def make_cases(n: int, wrong: set[int] = frozenset()) -> list[Case]:  # type: ignore[assignment]
     return [
-        Case(id=f"c{i}", input=f"q{i}", expected=f"a{i}", metadata={"answer": f"x{i}" if i in wrong else f"a{i}"})
+        Case(
+            id=f"c{i}",
+            input=f"q{i}",
+            expected=f"a{i}",
+            metadata={"answer": f"x{i}" if i in wrong else f"a{i}"},
+        )
         for i in range(n)
     ]
 
@@ -83,8 +94,14 @@ def run(plan: RunPlan, store: Any, **opts: Any) -> Any:
 
 def test_run_scores_stores_and_summarises(store: Any) -> None:
     target = ScriptedTarget()
-    plan = RunPlan("t", make_cases(40, wrong={0, 1, 2, 3}), target, [Match(), Length()], thresholds={"match": {"min": 0.8}})
-    summary, runner = run(plan, store, concurrency=4)
+    plan = RunPlan(
+        "t",
+        make_cases(40, wrong={0, 1, 2, 3}),
+        target,
+        [Match(), Length()],
+        thresholds={"match": {"min": 0.8}},
+    )
+    summary, _runner = run(plan, store, concurrency=4)
     assert summary.status == "completed"
     m = summary.metrics["match"]
     assert (m.n, m.n_errors, m.mean) == (40, 0, pytest.approx(0.9))
@@ -98,7 +115,9 @@ def test_run_scores_stores_and_summarises(store: Any) -> None:
 
 
 def test_threshold_failure_gives_exit_code_1(store: Any) -> None:
-    plan = RunPlan("t", make_cases(10, wrong={0, 1, 2}), ScriptedTarget(), [Match()], thresholds={"match": {"min": 0.8}})
+    plan = RunPlan(
+        "t", make_cases(10, wrong={0, 1, 2}), ScriptedTarget(), [Match()], thresholds={"match": {"min": 0.8}}
+    )
     summary, _ = run(plan, store)
     assert summary.metrics["match"].mean == pytest.approx(0.7)
     assert not summary.thresholds["match"].passed
@@ -134,7 +153,9 @@ def test_final_errors_are_typed_counted_and_never_scored(store: Any) -> None:
 def test_error_flood_stops_the_run_with_status_failed(store: Any) -> None:
     bad = TargetError("http_error", "503", retryable=False, status=503)
     target = ScriptedTarget({f"c{i}": [bad] for i in range(100)})
-    summary, _ = run(RunPlan("t", make_cases(100), target, [Match()]), store, concurrency=2, max_error_rate=0.1)
+    summary, _ = run(
+        RunPlan("t", make_cases(100), target, [Match()]), store, concurrency=2, max_error_rate=0.1
+    )
     assert summary.status == "failed" and summary.exit_code == 3
     assert "too many errors" in (summary.stop_reason or "")
     assert sum(target.calls.values()) < 30  # stopped early, not after all 100
@@ -211,7 +232,9 @@ def test_stop_then_resume_runs_each_case_exactly_once(store: Any) -> None:
     assert 15 <= len(first) < 60
     calls_before = Counter(target.calls)
     plan2 = RunPlan("t", cases, target, [Match()], provenance={"dataset_sha256": "abc"})
-    s2 = asyncio.run(Runner(plan2, store, RunOptions(concurrency=4, use_cache=False)).run(resume=s1.run_id[:12]))
+    s2 = asyncio.run(
+        Runner(plan2, store, RunOptions(concurrency=4, use_cache=False)).run(resume=s1.run_id[:12])
+    )
     assert s2.run_id == s1.run_id and s2.status == "completed"
     assert store.count_results(s1.run_id) == 60
     for cid, _ in first:

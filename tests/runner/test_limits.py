@@ -21,7 +21,7 @@ def test_backoff_grows_exponentially_with_full_jitter() -> None:
     rng = random.Random(1)
     for attempt, cap in [(1, 0.5), (2, 1.0), (3, 2.0), (10, 30.0)]:
         draws = [backoff_delay(attempt=attempt, retry_after=None, rng=rng) for _ in range(300)]
-        assert 0 <= min(draws) and max(draws) <= cap
+        assert min(draws) >= 0 and max(draws) <= cap
         assert max(draws) > 0.8 * cap  # jitter spreads over the whole range
 
 

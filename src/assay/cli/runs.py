@@ -28,8 +28,14 @@ def runs_command(
         st.close()
     if as_json:
         rows = [
-            {"run_id": r.run_id, "suite": r.suite, "status": r.status, "created_at": r.created_at.isoformat(),
-             "n_planned": r.n_planned, "metrics": (r.summary or {}).get("metrics", {})}
+            {
+                "run_id": r.run_id,
+                "suite": r.suite,
+                "status": r.status,
+                "created_at": r.created_at.isoformat(),
+                "n_planned": r.n_planned,
+                "metrics": (r.summary or {}).get("metrics", {}),
+            }
             for r in runs
         ]
         typer.echo(json.dumps(rows, indent=2))
@@ -90,13 +96,27 @@ def show_command(
         rec = st.find_run(run_id)
         summary = rec.summary
         if as_json:
-            typer.echo(json.dumps({"run": {"run_id": rec.run_id, "suite": rec.suite, "status": rec.status,
-                                           "provenance": rec.provenance}, "summary": summary}, indent=2))
+            typer.echo(
+                json.dumps(
+                    {
+                        "run": {
+                            "run_id": rec.run_id,
+                            "suite": rec.suite,
+                            "status": rec.status,
+                            "provenance": rec.provenance,
+                        },
+                        "summary": summary,
+                    },
+                    indent=2,
+                )
+            )
             return
         out = console()
         if summary is None:
-            out.print(f"run {rec.run_id} ({rec.suite}) is {rec.status} and has no summary yet; "
-                      f"{st.count_results(rec.run_id)} of {rec.n_planned} results stored")
+            out.print(
+                f"run {rec.run_id} ({rec.suite}) is {rec.status} and has no summary yet; "
+                f"{st.count_results(rec.run_id)} of {rec.n_planned} results stored"
+            )
             return
         out.print(summary_table(summary))
         out.print(facts_table(summary))
@@ -108,15 +128,22 @@ def show_command(
         p.add_row("target", clip(json.dumps(target, sort_keys=True), 160))
         p.add_row("scorers", clip(", ".join(s.get("name", "?") for s in prov.get("scorers", [])), 160))
         if prov.get("dataset_sha256"):
-            p.add_row("dataset", f"{clip(prov.get('dataset_source') or '', 60)} · {prov.get('n_cases')} cases · "
-                                 f"sha256 {prov['dataset_sha256'][:16]}")
+            p.add_row(
+                "dataset",
+                f"{clip(prov.get('dataset_source') or '', 60)} · {prov.get('n_cases')} cases · "
+                f"sha256 {prov['dataset_sha256'][:16]}",
+            )
         if prov.get("suite_sha256"):
-            p.add_row("suite", f"{clip(prov.get('suite_path') or '', 60)} · sha256 {prov['suite_sha256'][:16]}")
+            p.add_row(
+                "suite", f"{clip(prov.get('suite_path') or '', 60)} · sha256 {prov['suite_sha256'][:16]}"
+            )
         git = prov.get("git") or {}
         if git:
             p.add_row("git", f"{git.get('commit', '')[:12]}{' (dirty)' if git.get('dirty') else ''}")
         pk = prov.get("packages") or {}
-        p.add_row("versions", f"python {prov.get('python', '?')} · " + " · ".join(f"{k} {v}" for k, v in pk.items()))
+        p.add_row(
+            "versions", f"python {prov.get('python', '?')} · " + " · ".join(f"{k} {v}" for k, v in pk.items())
+        )
         p.add_row("started", f"{rec.created_at:%Y-%m-%d %H:%M:%S} UTC")
         out.print(p)
         if worst:
@@ -129,8 +156,13 @@ def show_command(
                 for col in ("case", "value", "input", "expected", "output"):
                     t.add_column(col, overflow="fold")
                 for r, s in items:
-                    t.add_row(clip(r.case_id, 24), str(s["value"]), clip(r.case.get("input"), 50),
-                              clip(r.case.get("expected"), 30), clip(r.output.get("text"), 50))
+                    t.add_row(
+                        clip(r.case_id, 24),
+                        str(s["value"]),
+                        clip(r.case.get("input"), 50),
+                        clip(r.case.get("expected"), 30),
+                        clip(r.output.get("text"), 50),
+                    )
                 out.print(t)
             if errs:
                 t = Table(title="errors (examples by kind)", title_justify="left")

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from assay.runner.limits import RateLimiter, backoff_delay
-from assay.runner.summary import MetricAccumulator, RunSummary, evaluate_thresholds
+from assay.runner.summary import MetricAccumulator, RunSummary, TokensSummary, evaluate_thresholds
 from assay.scorer.base import Scorer
 from assay.store import ResultRecord, RunRecord, Store
 from assay.target.base import Target
@@ -99,7 +99,9 @@ def check_requirements(cases: Sequence[Case], scorers: Sequence[Scorer]) -> None
             check = _CASE_REQUIREMENTS[req]
             missing = [c.id for c in cases if not check(c)]
             if missing:
-                shown = ", ".join(missing[:10]) + (f" … and {len(missing) - 10} more" if len(missing) > 10 else "")
+                shown = ", ".join(missing[:10]) + (
+                    f" … and {len(missing) - 10} more" if len(missing) > 10 else ""
+                )
                 raise ConfigError(
                     f"scorer '{scorer.name}' requires '{req}', which {len(missing)} case(s) lack: {shown}",
                     field="scorers",
@@ -136,7 +138,12 @@ class Runner:
     """Runs a ``RunPlan`` against a target, writing results to a ``Store``. One instance = one run."""
 
     def __init__(
-        self, plan: RunPlan, store: Store, options: RunOptions | None = None, *, progress: ProgressSink | None = None
+        self,
+        plan: RunPlan,
+        store: Store,
+        options: RunOptions | None = None,
+        *,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.plan = plan
         self.store = store
@@ -207,8 +214,12 @@ class Runner:
                 finished_at=None,
                 n_planned=len(plan.cases) * opts.repeats,
                 config={**plan.config, "repeats": opts.repeats},
-                provenance={**plan.provenance, "target": self._target_spec,
-                            "scorers": [s.spec() for s in plan.scorers], "seed": opts.seed},
+                provenance={
+                    **plan.provenance,
+                    "target": self._target_spec,
+                    "scorers": [s.spec() for s in plan.scorers],
+                    "seed": opts.seed,
+                },
                 summary=None,
             )
             await self._store_call(self.store.create_run, record)
@@ -384,10 +395,14 @@ class Runner:
                 else:
                     output = await target(case)
             except TimeoutError:
-                output = Output(error=TargetError("timeout", f"no answer within {self._guard_s:.1f}s", retryable=True))
+                output = Output(
+                    error=TargetError("timeout", f"no answer within {self._guard_s:.1f}s", retryable=True)
+                )
             except Exception as exc:  # a target must not raise; if it does, it is a per-case failure
                 output = Output(
-                    error=TargetError("target_exception", f"{type(exc).__name__}: {exc}"[:2000], retryable=False)
+                    error=TargetError(
+                        "target_exception", f"{type(exc).__name__}: {exc}"[:2000], retryable=False
+                    )
                 )
             if output.usage is not None:
                 self._limiter.record_tokens(output.usage.total_tokens)
@@ -499,8 +514,9 @@ class Runner:
         # metrics declared by the scorers appear even when every item failed
         for s in self.plan.scorers:
             for n in score_names(s):
-                acc.metrics.setdefault(n, acc._metric(n, getattr(s, "kind", "continuous"),
-                                                      getattr(s, "higher_is_better", True)))
+                acc.metrics.setdefault(
+                    n, acc._metric(n, getattr(s, "kind", "continuous"), getattr(s, "higher_is_better", True))
+                )
         metrics = acc.metric_summaries(repeats=self.options.repeats, seed=self.options.seed)
         latency = acc.latency_summary()
         error_rate = acc.n_target_errors / total if total else 0.0
@@ -510,9 +526,7 @@ class Runner:
             stop_reason = stop_reason or "interrupted"
         elif error_rate > self.options.max_error_rate:
             status = "failed"
-            stop_reason = (
-                f"too many errors: error rate {error_rate:.1%} exceeds max_error_rate {self.options.max_error_rate:g}"
-            )
+            stop_reason = f"too many errors: error rate {error_rate:.1%} exceeds max_error_rate {self.options.max_error_rate:g}"
         else:
             status = "completed"
             stop_reason = None
@@ -527,7 +541,7 @@ class Runner:
             errors_by_kind=dict(acc.errors_by_kind),
             metrics=metrics,
             latency_s=latency,
-            tokens={"input": acc.input_tokens, "output": acc.output_tokens},
+            tokens=TokensSummary(input=acc.input_tokens, output=acc.output_tokens),
             cost_usd=acc.cost_usd,
             thresholds=evaluate_thresholds(self.plan.thresholds, metrics, latency),
             n_cached=acc.n_cached,

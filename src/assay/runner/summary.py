@@ -209,7 +209,9 @@ class MetricAccumulator:
 
         arr = np.asarray(self.latencies, dtype=float)
         p50, p95, p99 = np.quantile(arr, [0.5, 0.95, 0.99])
-        return LatencySummary(p50=float(p50), p95=float(p95), p99=float(p99), mean=float(arr.mean()), n=arr.size)
+        return LatencySummary(
+            p50=float(p50), p95=float(p95), p99=float(p99), mean=float(arr.mean()), n=arr.size
+        )
 
 
 def summarise_metric(
@@ -225,7 +227,13 @@ def summarise_metric(
     n = len(values)
     if n == 0:
         return MetricSummary(
-            mean=None, ci_low=None, ci_high=None, n=0, n_errors=n_errors, kind=kind, higher_is_better=higher_is_better
+            mean=None,
+            ci_low=None,
+            ci_high=None,
+            n=0,
+            n_errors=n_errors,
+            kind=kind,
+            higher_is_better=higher_is_better,
         )
     import numpy as np
 
@@ -238,7 +246,7 @@ def summarise_metric(
         low, high = stats.bootstrap_ci(arr, clusters=np.asarray(clusters), seed=seed, method="percentile")
         method = "clustered-bootstrap"
     elif kind == "binary":
-        low, high = stats.wilson_interval(int(round(arr.sum())), n)
+        low, high = stats.wilson_interval(round(arr.sum()), n)
         method = "wilson"
     elif n == 1 or float(arr.min()) == float(arr.max()):
         low, high = mean, mean
@@ -280,7 +288,9 @@ def evaluate_thresholds(
         lo, hi = bounds.get("min"), bounds.get("max")
         value = _lookup(metrics, latency, name)
         if value is None:
-            out[name] = ThresholdResult(min=lo, max=hi, value=None, passed=False, reason="no value (every item failed)")
+            out[name] = ThresholdResult(
+                min=lo, max=hi, value=None, passed=False, reason="no value (every item failed)"
+            )
             continue
         ok = (lo is None or value >= lo) and (hi is None or value <= hi)
         out[name] = ThresholdResult(min=lo, max=hi, value=value, passed=ok)

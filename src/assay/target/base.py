@@ -52,8 +52,8 @@ def register_target(name: str) -> Callable[[Callable[..., Target]], Callable[...
 
 def _load_builtins() -> None:
     # Importing the modules registers them; plugins come through the ``assay.plugins`` entry points.
-    from assay.target import openai, python, replay  # noqa: F401
     from assay.plugins import load_plugins
+    from assay.target import openai, python, replay  # noqa: F401
 
     load_plugins()
 
@@ -71,5 +71,7 @@ def create_target(type: str, **options: Any) -> Target:
         known = sorted(_TARGETS)
         close = difflib.get_close_matches(type, known, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown target type '{type}'. Known: {', '.join(known)}.{hint}", field="target.type")
+        raise ConfigError(
+            f"unknown target type '{type}'. Known: {', '.join(known)}.{hint}", field="target.type"
+        )
     return factory(**options)
