@@ -107,7 +107,7 @@ def _coerce_target(target: Any) -> Target:
     if callable(target):
         from assay.target.python import PythonTarget
 
-        return PythonTarget(fn=target)
+        return PythonTarget.from_function(target)
     raise ConfigError("target must be a Target, a mapping with a 'type', or a function", field="target")
 
 
