@@ -477,12 +477,12 @@ class Runner:
             await self._flush()
 
     async def _flush(self) -> None:
-        if self._buffer:
-            batch, self._buffer = self._buffer, []
-            await self._store_call(self.store.add_results, batch)
-        if self._cache_buffer:
-            items, self._cache_buffer = self._cache_buffer, []
-            await self._store_call(self.store.cache_put_many, items)
+        """Commit buffered results, and the cache entries of their fresh outputs, in one transaction."""
+        if not self._buffer and not self._cache_buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        items, self._cache_buffer = self._cache_buffer, []
+        await self._store_call(self.store.add_results, batch, cache_items=items)
 
     # ------------------------------------------------------------------ summary
     async def _finalise(self, total: int, duration_s: float) -> RunSummary:
