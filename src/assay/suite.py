@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -344,7 +343,7 @@ def _build(
 
     # Cheap configuration checks first; the target last, because building it may open resources
     # (HTTP clients) that a later error would leave behind.
-    scorers = _build_scorers(config, loc)
+    scorers = _build_scorers(config, base_dir, loc)
     _check_thresholds(config, scorers, loc)
     dataset = _build_dataset(config, base_dir, loc)
     target = _build_target(config.target, base_dir, loc)
@@ -380,27 +379,19 @@ def _split_field(field: str | None) -> tuple[str | int, ...]:
     return tuple(out)
 
 
-def _new_scorer(kind: str, name: str | None, options: dict[str, Any]) -> Scorer:
-    if name is None:
-        return create_scorer(kind, **options)
-    first = next(iter(inspect.signature(create_scorer).parameters.values()))
-    if first.kind is inspect.Parameter.POSITIONAL_ONLY:
-        return create_scorer(kind, **{"name": name, **options})
-    # create_scorer(name, **options) cannot also receive a 'name' option: build, then rename.
-    scorer = create_scorer(kind, **options)
-    try:
-        scorer.name = name
-    except AttributeError as exc:
-        raise ConfigError(f"scorer '{kind}' cannot be renamed", field="scorers") from exc
-    return scorer
+def _new_scorer(kind: str, name: str | None, options: dict[str, Any], base_dir: Path) -> Scorer:
+    if "base_dir" in options:
+        raise ConfigError("'base_dir' is set by assay (the suite file's folder); remove it", field="scorers.base_dir")
+    named = {"name": name} if name is not None else {}
+    return create_scorer(kind, base_dir=base_dir, **named, **options)
 
 
-def _build_scorers(config: SuiteConfig, loc: _Locator) -> list[Scorer]:
+def _build_scorers(config: SuiteConfig, base_dir: Path, loc: _Locator) -> list[Scorer]:
     scorers: list[Scorer] = []
     first_at: dict[str, int] = {}
     for i, sc in enumerate(config.scorers):
         try:
-            scorer = _new_scorer(sc.scorer, sc.name, sc.options)
+            scorer = _new_scorer(sc.scorer, sc.name, sc.options, base_dir)
         except (ConfigError, ScorerError, TypeError, ValueError) as exc:
             raise _scorer_error(exc, i, sc, loc) from exc
         name = str(getattr(scorer, "name", "") or sc.name or sc.scorer)

@@ -243,10 +243,11 @@ class Runner:
             await self._flush()
             if self.progress:
                 self.progress.finish()
-            closer = getattr(plan.target, "aclose", None)
-            if closer is not None:
-                with contextlib.suppress(Exception):
-                    await closer()
+            for resource in (plan.target, *plan.scorers):  # targets and judge-backed scorers hold clients
+                closer = getattr(resource, "aclose", None)
+                if closer is not None:
+                    with contextlib.suppress(Exception):
+                        await closer()
 
         summary = await self._finalise(total, time.monotonic() - started)
         return summary

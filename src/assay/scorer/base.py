@@ -123,8 +123,14 @@ def known_scorers() -> list[str]:
     return sorted(_SCORERS)
 
 
-def create_scorer(name: str, /, **options: Any) -> Scorer:
-    """Build a registered scorer. Unknown names raise ``ConfigError`` listing known ones and the closest."""
+def create_scorer(name: str, /, *, base_dir: Any = None, **options: Any) -> Scorer:
+    """Build a registered scorer. Unknown names raise ``ConfigError`` listing known ones and the closest.
+
+    ``base_dir`` (the suite file's folder) is passed on to factories that accept it, so scorers with
+    file options (a knowledge source, a schema file, a model directory) resolve them like the suite does.
+    """
+    import inspect
+
     _load_builtins()
     factory = _SCORERS.get(name)
     if factory is None:
@@ -132,6 +138,13 @@ def create_scorer(name: str, /, **options: Any) -> Scorer:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise ConfigError(f"unknown scorer '{name}'. Known: {', '.join(known)}.{hint}", field="scorers")
+    if base_dir is not None:
+        try:
+            params = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        if "base_dir" in params:
+            options["base_dir"] = base_dir
     try:
         return factory(**options)
     except TypeError as exc:
