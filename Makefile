@@ -21,9 +21,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 demo: $(VENV)/.installed-base
 	HF_HUB_OFFLINE=1 $(VENV)/bin/assay demo
 
+# Tests use Debian's chromium and a throwaway PostgreSQL on 127.0.0.1 (installed when missing, as root).
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
 test: $(VENV)/.installed-dev
+	@scripts/system-deps.sh
+	@if [ -z "$${ASSAY_TEST_POSTGRES_URL:-}" ] && pg=$$(tests/store/start_postgres.sh 2>/dev/null); then \
+		export ASSAY_TEST_POSTGRES_URL="$$pg"; started=1; fi; \
 	HF_HUB_OFFLINE=1 $(PY) -m pytest; rc=$$?; \
+	if [ -n "$${started:-}" ]; then tests/store/start_postgres.sh stop >/dev/null 2>&1 || true; fi; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 lint: $(VENV)/.installed-dev

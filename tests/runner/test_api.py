@@ -64,3 +64,14 @@ def test_evaluate_rejects_bad_arguments(tmp_path: Path) -> None:
         assay.evaluate([{"input": "a"}], shout, [], store=url)
     with pytest.raises(ConfigError, match="type"):
         assay.evaluate([{"input": "a"}], {"ref": "x:y"}, ["latency"], store=url)
+
+
+def test_a_10_mb_input_runs_stores_and_exports(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    big = "word " * 2_000_000  # 10 MB
+    summary = assay.evaluate([{"id": "big", "input": big, "expected": "10000000"}, {"input": "x", "expected": "1"}],
+                             lambda text: str(len(text)), ["exact_match"], store=url)
+    assert summary.status == "completed" and summary.metrics["exact_match"].mean == 1.0
+    with open_store(url) as st:
+        row = next(r for r in st.iter_results(summary.run_id) if r.case_id == "big")
+        assert len(row.case["input"]) == 10_000_000
