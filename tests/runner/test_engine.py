@@ -267,3 +267,14 @@ def test_target_that_raises_is_a_target_exception(store: Any) -> None:
     assert summary.errors_by_kind == {"target_exception": 3}
     row = next(iter(store.iter_results(summary.run_id)))
     assert "ValueError: bad thing" in row.error_message
+
+
+def test_no_result_is_lost_when_the_run_ends_during_a_flush(tmp_path: Path) -> None:
+    # regression: the committer used to be cancelled at the end of a run, dropping a batch it held
+    with open_store(f"sqlite:///{tmp_path / 'stress.db'}") as st:
+        for i in range(12):
+            plan = RunPlan(f"s{i}", make_cases(300), ScriptedTarget(), [Match()])
+            opts = RunOptions(concurrency=32, use_cache=False, commit_every_n=7, commit_every_s=0.001)
+            summary = asyncio.run(Runner(plan, st, opts).run())
+            assert summary.status == "completed", summary.stop_reason
+            assert st.count_results(summary.run_id) == 300

@@ -158,6 +158,7 @@ class Runner:
         self._buffer: list[ResultRecord] = []
         self._cache_buffer: list[tuple[str, dict[str, Any]]] = []
         self._flush_now: asyncio.Event | None = None
+        self._closing = False
         self._errors = 0
         self._rng = random.Random(self.options.seed)
         self._limiter = RateLimiter(
@@ -237,9 +238,10 @@ class Runner:
             feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feeder
-            committer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await committer
+            self._closing = True
+            assert self._flush_now is not None
+            self._flush_now.set()
+            await committer  # finishes any flush in progress; never cancelled mid-write
             await self._flush()
             if self.progress:
                 self.progress.finish()
@@ -470,20 +472,30 @@ class Runner:
 
     # ------------------------------------------------------------------ committer
     async def _commit_loop(self) -> None:
+        """Flush every ``commit_every_n`` results or ``commit_every_s`` seconds until told to close.
+
+        It is never cancelled mid-flush: ``run`` sets ``_closing`` and waits for it, then flushes the rest.
+        """
         assert self._flush_now is not None
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._flush_now.wait(), timeout=self.options.commit_every_s)
             self._flush_now.clear()
             await self._flush()
 
     async def _flush(self) -> None:
-        """Commit buffered results, and the cache entries of their fresh outputs, in one transaction."""
-        if not self._buffer and not self._cache_buffer:
-            return
-        batch, self._buffer = self._buffer, []
-        items, self._cache_buffer = self._cache_buffer, []
-        await self._store_call(self.store.add_results, batch, cache_items=items)
+        """Commit buffered results, and the cache entries of their fresh outputs, in one transaction.
+
+        The buffers are taken only once the store lock is held, and the write itself is shielded, so a
+        cancellation can never drop a batch that was taken out of the buffer.
+        """
+        assert self._store_lock is not None
+        async with self._store_lock:
+            if not self._buffer and not self._cache_buffer:
+                return
+            batch, self._buffer = self._buffer, []
+            items, self._cache_buffer = self._cache_buffer, []
+            await asyncio.shield(asyncio.to_thread(self.store.add_results, batch, cache_items=items))
 
     # ------------------------------------------------------------------ summary
     async def _finalise(self, total: int, duration_s: float) -> RunSummary:
