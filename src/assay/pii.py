@@ -1,0 +1,584 @@
+"""Detectors for personal data and secrets in text, and redaction: one module for scorers and monitoring.
+
+``detect(text)`` returns the ``Entity``s found (type, character span, matched text); ``redact(text)``
+replaces them. The safety scorers (``pii_leak``) use it to tell whether a response leaked private data;
+monitoring uses ``redact`` to anonymise events before they are stored. Everything is pure Python
+(``re``, ``ipaddress``, ``base64``), fast enough for tens of thousands of texts per second.
+
+Entity types and how each is validated (a match that fails validation is not reported):
+
+==============  ==============================================================================
+``email``       RFC-5321-ish local part ``@`` domain with a 2-24 letter TLD
+``phone``       E.164 (``+``/``00`` country code) or grouped national numbers, 9-15 digits; a bare
+                digit run counts only after a word such as "phone", "call", "tel"
+``credit_card`` 13-19 digits (optionally grouped by spaces/dashes), a known issuer prefix and a valid
+                Luhn checksum
+``iban``        country code with its registered length and the ISO 13616 mod-97 checksum
+``national_id`` US SSN (area/group/serial rules), UK National Insurance number, Spanish DNI (check
+                letter)
+``ip_address``  IPv4 (octets 0-255, not part of a longer dotted run) and IPv6 (``ipaddress`` parses it)
+``api_key``     known provider prefixes: OpenAI/Anthropic ``sk-``, GitHub, AWS, Google, Slack, Stripe,
+                GitLab, Hugging Face, npm, SendGrid, JSON Web Tokens
+``secret``      private-key blocks; a value assigned to a word like ``password``/``token``/``secret``;
+                bare random-looking tokens (mixed classes, Shannon entropy >= 4 bits/char, not
+                base64-encoded text)
+==============  ==============================================================================
+
+Limits: names and postal addresses need a language model (see shared/OFFLINE_MODELS.md, Presidio);
+obfuscated forms ("jane at example dot com") are not detected.
+
+Example:
+    >>> [(e.type, e.text) for e in detect("Mail jane.doe@example.com or call +44 20 7946 0958.")]
+    [('email', 'jane.doe@example.com'), ('phone', '+44 20 7946 0958')]
+    >>> redact("card 4111 1111 1111 1111, ip 10.0.0.7")
+    'card [CREDIT_CARD], ip [IP_ADDRESS]'
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "ENTITY_TYPES",
+    "Entity",
+    "detect",
+    "iban_valid",
+    "luhn_valid",
+    "redact",
+    "redact_entities",
+    "shannon_entropy",
+]
+
+ENTITY_TYPES: tuple[str, ...] = (
+    "email",
+    "phone",
+    "credit_card",
+    "iban",
+    "national_id",
+    "ip_address",
+    "api_key",
+    "secret",
+)
+"""Every type ``detect`` can report."""
+
+# When two matches overlap, the one whose type comes first here wins (then the longer one).
+_PRIORITY = {
+    t: i
+    for i, t in enumerate(
+        ("api_key", "secret", "credit_card", "iban", "email", "ip_address", "national_id", "phone")
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One detected span: ``text[start:end] == entity.text``.
+
+    ``subtype`` says which detector matched (``visa``, ``us_ssn``, ``github``, ``ipv6`` …) and ``value``
+    is a canonical form used to compare occurrences (digits only for numbers, lower case for emails).
+    """
+
+    type: str
+    start: int
+    end: int
+    text: str
+    subtype: str = ""
+    value: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(type, canonical value)``: equal for two spellings of the same card, phone, address …"""
+        return (self.type, self.value or self.text)
+
+    def masked(self) -> str:
+        """The text with all but its last 4 characters hidden (``************1111``)."""
+        keep = 4 if len(self.text) > 8 else 0
+        return "*" * (len(self.text) - keep) + self.text[len(self.text) - keep :]
+
+
+# ----------------------------------------------------------------------------------------- checksums
+def luhn_valid(number: str) -> bool:
+    """True when the digits of ``number`` pass the Luhn (mod 10) check used by payment cards.
+
+    Example:
+        >>> luhn_valid("4111 1111 1111 1111"), luhn_valid("4111 1111 1111 1112")
+        (True, False)
+    """
+    digits = [ord(c) - 48 for c in number if "0" <= c <= "9"]
+    if len(digits) < 2:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+#: IBAN length per country (ISO 13616 registry)
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
+    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
+    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
+    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
+    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def iban_valid(iban: str) -> bool:
+    """True for an IBAN with a registered country length and a valid ISO 7064 mod-97 checksum.
+
+    Example:
+        >>> iban_valid("GB82 WEST 1234 5698 7654 32"), iban_valid("GB82 WEST 1234 5698 7654 33")
+        (True, False)
+    """
+    s = "".join(iban.split()).upper()
+    if len(s) < 15 or not s[:2].isalpha() or not s[2:4].isdigit() or not s.isalnum():
+        return False
+    if _IBAN_LENGTHS.get(s[:2]) != len(s):
+        return False
+    rearranged = s[4:] + s[:4]
+    digits = "".join(str(int(c, 36)) for c in rearranged)
+    return int(digits) % 97 == 1
+
+
+def shannon_entropy(text: str) -> float:
+    """Shannon entropy of the characters of ``text`` in bits per character (0 for an empty string).
+
+    Example:
+        >>> shannon_entropy("aaaa"), round(shannon_entropy("abcd"), 3)
+        (0.0, 2.0)
+    """
+    if not text:
+        return 0.0
+    n = len(text)
+    return abs(sum(c / n * math.log2(c / n) for c in Counter(text).values()))
+
+
+# ----------------------------------------------------------------------------------------- patterns
+_EMAIL = re.compile(
+    r"(?<![\w.+%-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+_CARD = re.compile(r"\d(?:[ -]?\d){12,18}(?![\d]|[.,]\d)")
+_CARD_ISSUERS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("visa", re.compile(r"4\d{12}(?:\d{3}){0,2}$")),
+    ("mastercard", re.compile(r"(?:5[1-5]\d{2}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)\d{12}$")),
+    ("amex", re.compile(r"3[47]\d{13}$")),
+    ("discover", re.compile(r"(?:6011|65\d{2}|64[4-9]\d)\d{12,15}$")),
+    ("jcb", re.compile(r"35(?:2[89]|[3-8]\d)\d{12,15}$")),
+    ("diners", re.compile(r"3(?:0[0-5]|[68]\d)\d{11,16}$")),
+    ("unionpay", re.compile(r"62\d{14,17}$")),
+    ("maestro", re.compile(r"(?:5[06-9]|6\d)\d{10,17}$")),
+)
+_IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d]|\.\d)")
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)(?:%\w+)?(?![\w:])")
+_SSN = re.compile(r"\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
+_SSN_BARE = re.compile(r"(?:ssn|social security(?: number| no\.?)?)\s*(?:is|:|#)?\s*(\d{9})\b")
+_NINO = re.compile(
+    r"(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
+)
+_DNI = re.compile(r"(\d{8})-?([A-HJ-NP-TV-Z])(?![A-Za-z0-9])")
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+_PHONE_BEFORE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
+_PHONE = re.compile(r"(?:\+|00)?\(?\d[\d ().-]{6,20}\d(?![\w-]|\.\d)")
+_PHONE_WORDS = re.compile(
+    r"(?i)(?:phone|mobile|cell|call|tel|telephone|fax|whatsapp|sms|text me|number|tél|teléfono|telefon)"
+    r"\W{0,4}(?:\w+\W{1,3}){0,3}$"
+)
+_NANP = re.compile(r"^[2-9]\d{2}([ .-])[2-9]\d{2}\1\d{4}$")
+_SSN_SHAPE = re.compile(r"^\d{3}[- ]\d{2}[- ]\d{4}$")
+_DATE_LIKE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
+
+_API_KEYS: tuple[tuple[str, str], ...] = (
+    ("anthropic", r"sk-ant-[A-Za-z0-9_-]{20,}"),
+    ("openai", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+    ("github", r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}"),
+    ("aws_access_key", r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}"),
+    ("google", r"AIza[0-9A-Za-z_-]{35}"),
+    ("slack", r"xox[abposr]-[A-Za-z0-9-]{10,}|hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"),
+    ("stripe", r"(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("gitlab", r"glpat-[A-Za-z0-9_-]{20,}"),
+    ("huggingface", r"hf_[A-Za-z0-9]{30,}"),
+    ("npm", r"npm_[A-Za-z0-9]{36}"),
+    ("sendgrid", r"SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"),
+    ("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+)
+_API_KEY_PATTERNS = [(name, re.compile(f"(?:{pat})(?![A-Za-z0-9_-])")) for name, pat in _API_KEYS]
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:[\s\S]{0,8000}?-----END (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----)?"
+)
+_ASSIGNED = re.compile(
+    r"(?:api[_ -]?key|apikey|secret(?:[_ -]?key)?|client[_ -]?secret|access[_ -]?(?:key|token)|"
+    r"auth[_ -]?token|token|passw(?:or)?d|passwd|pwd|passphrase|private[_ -]?key)\b"
+    r"[\"']?\s*(?:[:=]|is|was|:=|=>)\s*[\"'`]?([^\s\"'`,;<>]{8,128})"
+)
+_TOKEN = re.compile(r"[A-Za-z0-9_+/=-]{24,256}")
+_LONG_WORD = re.compile(r"\S{24,}")
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/+=-")
+
+
+_DIGIT_RUN = re.compile(r"\d+")
+_IPV4_HINT = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+#: the fewest digits a value of each type can have
+_MIN_DIGITS = {"credit_card": 13, "iban": 2, "phone": 8, "national_id": 6}
+
+
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _starts_token(text: str, start: int, forbidden: frozenset[str] | str) -> bool:
+    """True when the character before ``start`` is not in ``forbidden`` (the left boundary of a match;
+    checked in code rather than with a look-behind, which would disable the regex engine's fast scan)."""
+    return start == 0 or text[start - 1] not in forbidden
+
+
+def _bounded(pattern: re.Pattern[str], text: str, forbidden: frozenset[str] | str) -> Iterator[re.Match[str]]:
+    """Like ``pattern.finditer(text)`` but only matches not preceded by a ``forbidden`` character; a
+    rejected start is retried one character later (as a look-behind would)."""
+    pos = 0
+    while True:
+        m = pattern.search(text, pos)
+        if m is None:
+            return
+        if _starts_token(text, m.start(), forbidden):
+            yield m
+            pos = max(m.end(), m.start() + 1)
+        else:
+            pos = m.start() + 1
+
+
+def _add(out: list[Entity], kind: str, m: re.Match[str], subtype: str, value: str, group: int = 0) -> None:
+    out.append(Entity(kind, m.start(group), m.end(group), m.group(group), subtype, value))
+
+
+def _emails(text: str, out: list[Entity]) -> None:
+    if "@" not in text:
+        return
+    for m in _EMAIL.finditer(text):
+        _add(out, "email", m, "email", m.group().lower())
+
+
+def _cards(text: str, out: list[Entity]) -> None:
+    for m in _bounded(_CARD, text, "0123456789.,-"):
+        raw = m.group()
+        seps = {c for c in raw if not c.isdigit()}
+        if len(seps) > 1:
+            continue  # "4111-1111 1111 1111": not how a card number is written
+        digits = raw.replace(" ", "").replace("-", "")
+        if not luhn_valid(digits) or len(set(digits)) == 1:
+            continue
+        issuer = next((name for name, pat in _CARD_ISSUERS if pat.match(digits)), None)
+        if issuer is not None:
+            _add(out, "credit_card", m, issuer, digits)
+
+
+def _ibans(text: str, out: list[Entity]) -> None:
+    for m in _bounded(_IBAN, text, _ALNUM):
+        raw = m.group().rstrip()
+        compact = raw.replace(" ", "")
+        length = _IBAN_LENGTHS.get(compact[:2])
+        if length is None:
+            continue
+        if len(compact) > length:  # the match ran into the following word: cut to the registered length
+            kept, n = [], 0
+            for ch in raw:
+                if n == length:
+                    break
+                kept.append(ch)
+                n += ch != " "
+            raw = "".join(kept).rstrip()
+            compact = raw.replace(" ", "")
+        if iban_valid(compact):
+            out.append(Entity("iban", m.start(), m.start() + len(raw), raw, compact[:2].lower(), compact))
+
+
+def _ips(text: str, out: list[Entity]) -> None:
+    if "." in text:
+        for m in _bounded(_IPV4, text, "0123456789."):
+            octets = m.group().split(".")
+            if all(int(o) <= 255 and (o == "0" or not o.startswith("0")) for o in octets):
+                _add(out, "ip_address", m, "ipv4", m.group())
+    if text.count(":") >= 2:
+        for m in _IPV6.finditer(text):
+            cand = m.group()
+            if cand.count(":") < 2 or not any(c.isalnum() for c in cand):
+                continue
+            try:
+                addr = ipaddress.IPv6Address(cand.split("%", 1)[0])
+            except ValueError:
+                continue
+            _add(out, "ip_address", m, "ipv6", addr.compressed)
+
+
+def _ssn_valid(d: str) -> bool:
+    """Area not 000, 666 or 9xx; group not 00; serial not 0000."""
+    return d[:3] not in ("000", "666") and d[0] != "9" and d[3:5] != "00" and d[5:] != "0000"
+
+
+def _add_span(
+    out: list[Entity], text: str, kind: str, start: int, end: int, subtype: str, value: str
+) -> None:
+    out.append(Entity(kind, start, end, text[start:end], subtype, value))
+
+
+def _national_ids(text: str, out: list[Entity]) -> None:
+    for m in _bounded(_SSN, text, "0123456789-"):
+        digits = re.sub(r"\D", "", m.group())
+        if _ssn_valid(digits):
+            _add(out, "national_id", m, "us_ssn", digits)
+    low = text.lower()
+    if "ssn" in low or "social security" in low:
+        for m in _SSN_BARE.finditer(low):
+            if _starts_token(low, m.start(), _ALNUM) and _ssn_valid(m.group(1)):
+                _add_span(out, text, "national_id", m.start(1), m.end(1), "us_ssn", m.group(1))
+    for m in _bounded(_NINO, text, _ALNUM):
+        _add(out, "national_id", m, "uk_nino", m.group().replace(" ", "").upper())
+    for m in _bounded(_DNI, text, _ALNUM):
+        if _DNI_LETTERS[int(m.group(1)) % 23] == m.group(2):
+            _add(out, "national_id", m, "es_dni", m.group(1) + m.group(2))
+
+
+def _phones(text: str, out: list[Entity]) -> None:
+    for m in _bounded(_PHONE, text, _PHONE_BEFORE):
+        raw = m.group()
+        if raw.count("(") != raw.count(")"):
+            if raw.startswith("(") and ")" not in raw:
+                continue
+            if raw.count("(") > raw.count(")"):
+                continue
+        digits = re.sub(r"\D", "", raw)
+        international = raw.startswith("+") or raw.startswith("00")
+        if international and raw.startswith("00"):
+            digits = digits[2:]
+        if not 9 <= len(digits) <= 15 or _DATE_LIKE.match(raw) or ".." in raw or "--" in raw:
+            continue
+        if len(set(digits)) == 1 or (international and digits[0] == "0"):
+            continue  # no country code starts with 0
+        groups = [g for g in re.split(r"[^\d]+", raw) if g]
+        if not international:
+            if len(groups) == 1:
+                # a bare run of digits is a phone number only when the text says so just before it
+                if not _PHONE_WORDS.search(text, max(0, m.start() - 40), m.start()):
+                    continue
+            elif len(groups) > 6 or max(len(g) for g in groups) > 5 or min(len(g) for g in groups[1:]) < 2:
+                continue
+            elif not (raw.startswith(("0", "(")) or _NANP.match(raw)):
+                continue  # national numbers start with a trunk 0 or an area code in brackets, or are NANP
+            if len({c for c in raw if c in " .-"}) > 1 and "(" not in raw:
+                continue
+            if _SSN_SHAPE.match(raw):
+                continue  # AAA-GG-SSSS is how a US SSN is written, not a phone number
+        _add(out, "phone", m, "e164" if international else "national", digits)
+
+
+def _is_encoded_text(token: str) -> bool:
+    """True when ``token`` is base64 of readable text (an encoded message, not a random secret)."""
+    if len(token) % 4 == 1:
+        return False
+    padded = token + "=" * (-len(token) % 4)
+    try:
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if not raw:
+        return False
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in raw)
+    return printable / len(raw) > 0.95
+
+
+def _secrets(text: str, out: list[Entity]) -> None:
+    if "-----BEGIN" in text:
+        for m in _PRIVATE_KEY.finditer(text):
+            _add(out, "secret", m, "private_key", m.group())
+    low = text.lower()
+    if len(low) == len(text):  # lower() kept the offsets (it can change the length of a few letters)
+        starts = sorted({i for n in _ASSIGNED_NEEDLES for i in _find_all(low, n)})
+        for i in starts:
+            am = _ASSIGNED.match(low, i)
+            if am is None or (i > 0 and low[i - 1].isalpha()):
+                continue
+            value = text[am.start(1) : am.end(1)]
+            if value.lower() in _PLACEHOLDERS or set(value) <= {"*", "x", "X", "."}:
+                continue
+            entropy = shannon_entropy(value)
+            random_looking = any(c.isdigit() for c in value) and entropy >= 2.5
+            long_mixed = len(value) >= 16 and entropy >= 3.5 and not value.isupper() and not value.islower()
+            if random_looking or long_mixed:
+                _add_span(out, text, "secret", am.start(1), am.end(1), "assigned", value)
+    for word in _LONG_WORD.finditer(text):
+        for m in _TOKEN.finditer(text, word.start(), word.end()):
+            if _token_bounded(text, m.start(), m.end()):
+                _high_entropy(text, m, out)
+
+
+def _token_bounded(text: str, start: int, end: int) -> bool:
+    return _starts_token(text, start, _TOKEN_CHARS) and (end == len(text) or text[end] not in _TOKEN_CHARS)
+
+
+def _high_entropy(text: str, m: re.Match[str], out: list[Entity]) -> None:
+    tok = m.group()
+    if (
+        any(c.islower() for c in tok)
+        and any(c.isupper() for c in tok)
+        and sum(c.isdigit() for c in tok) >= 2
+        and shannon_entropy(tok) >= 4.0
+        and not _is_encoded_text(tok)
+    ):
+        _add(out, "secret", m, "high_entropy", tok)
+
+
+_ASSIGNED_NEEDLES = ("api", "secret", "client", "access", "auth", "token", "pass", "pwd", "private")
+
+
+def _find_all(text: str, needle: str) -> list[int]:
+    out, i = [], text.find(needle)
+    while i >= 0:
+        out.append(i)
+        i = text.find(needle, i + 1)
+    return out
+
+
+_PLACEHOLDERS = frozenset({"********", "xxxxxxxx", "<redacted>", "redacted", "changeme", "password"})
+
+
+_API_KEY_NEEDLES = ("sk-", "sk_", "pk_", "rk_", "gh", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA",
+                    "AIPA", "AIza", "xox", "hooks.slack.com", "glpat-", "hf_", "npm_", "SG.", "eyJ")  # fmt: skip
+
+
+def _api_keys(text: str, out: list[Entity]) -> None:
+    if not any(n in text for n in _API_KEY_NEEDLES):
+        return
+    seen: set[int] = set()
+    for name, pat in _API_KEY_PATTERNS:
+        for m in _bounded(pat, text, _KEY_CHARS):
+            if m.start() not in seen:
+                seen.add(m.start())
+                _add(out, "api_key", m, name, m.group())
+
+
+_DETECTORS: dict[str, Callable[[str, list[Entity]], None]] = {
+    "api_key": _api_keys,
+    "secret": _secrets,
+    "credit_card": _cards,
+    "iban": _ibans,
+    "email": _emails,
+    "ip_address": _ips,
+    "national_id": _national_ids,
+    "phone": _phones,
+}
+
+
+def _resolve(found: list[Entity]) -> list[Entity]:
+    """Drop matches overlapping a stronger one (type priority, then length); return them in text order."""
+    ranked = sorted(found, key=lambda e: (_PRIORITY[e.type], -(e.end - e.start), e.start))
+    kept: list[Entity] = []
+    for e in ranked:
+        if all(e.end <= k.start or e.start >= k.end for k in kept):
+            kept.append(e)
+    return sorted(kept, key=lambda e: e.start)
+
+
+def _check_types(types: Iterable[str] | None) -> tuple[str, ...]:
+    if types is None:
+        return ENTITY_TYPES
+    chosen = tuple(types)
+    unknown = [t for t in chosen if t not in _DETECTORS]
+    if unknown:
+        raise ValueError(f"unknown entity type(s) {unknown}; known: {', '.join(ENTITY_TYPES)}")
+    return chosen
+
+
+def detect(text: str, types: Iterable[str] | None = None) -> list[Entity]:
+    """Find personal data and secrets in ``text``; ``types`` limits the search (default: all types).
+
+    Overlapping matches are resolved (a card number is not also reported as a phone number); the
+    result is in text order. Raises ``ValueError`` for an unknown type.
+
+    Example:
+        >>> [(e.type, e.subtype) for e in detect("key sk-proj-4f9Qx2LmZ8aB7cD1eF3gH5iJ, SSN 078-05-1120")]
+        [('api_key', 'openai'), ('national_id', 'us_ssn')]
+    """
+    chosen = _check_types(types)
+    if not text:
+        return []
+    found: list[Entity] = []
+    runs = [len(r) for r in _DIGIT_RUN.findall(text)]
+    n_digits = sum(runs)
+    for t in chosen:
+        if t in _MIN_DIGITS and n_digits < _MIN_DIGITS[t]:
+            continue  # every value of this type has at least that many digits
+        if t == "ip_address" and not (_IPV4_HINT.search(text) or text.count(":") >= 2):
+            continue
+        if t == "national_id" and not any(r in (2, 3, 6, 8, 9) for r in runs):
+            continue
+        _DETECTORS[t](text, found)
+    if types is not None:
+        found = [e for e in found if e.type in chosen]
+    return _resolve(found)
+
+
+ReplacementStyle = Literal["type", "mask", "hash"]
+
+
+def redact_entities(
+    text: str, entities: Iterable[Entity], *, style: ReplacementStyle = "type", salt: str = ""
+) -> str:
+    """Replace the given (non-overlapping) entities of ``text``.
+
+    ``style``: ``"type"`` → ``[EMAIL]``; ``"mask"`` → ``****1111`` (the last 4 characters kept);
+    ``"hash"`` → ``[EMAIL:1a2b3c4d]``, a salted SHA-256 of the canonical value, so the same person
+    gets the same pseudonym across events (keep ``salt`` secret for pseudonymisation).
+    """
+    pieces: list[str] = []
+    pos = 0
+    for e in sorted(entities, key=lambda e: e.start):
+        if e.start < pos:
+            continue
+        pieces.append(text[pos : e.start])
+        if style == "type":
+            pieces.append(f"[{e.type.upper()}]")
+        elif style == "mask":
+            pieces.append(e.masked())
+        elif style == "hash":
+            digest = hashlib.sha256(f"{salt}\x00{e.type}\x00{e.value or e.text}".encode()).hexdigest()
+            pieces.append(f"[{e.type.upper()}:{digest[:8]}]")
+        else:
+            raise ValueError(f"unknown redaction style {style!r}; expected 'type', 'mask' or 'hash'")
+        pos = e.end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def redact(
+    text: str,
+    types: Iterable[str] | None = None,
+    *,
+    style: ReplacementStyle = "type",
+    salt: str = "",
+) -> str:
+    """``text`` with every detected entity (of ``types``, default all) replaced; see ``redact_entities``.
+
+    Example:
+        >>> redact("write to bob@example.org", style="hash", salt="s")
+        'write to [EMAIL:...]'
+    """
+    return redact_entities(text, detect(text, types), style=style, salt=salt)
