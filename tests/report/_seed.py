@@ -1,0 +1,221 @@
+"""A seeded store shared by the report and server tests: two runs of the same suite, offline and fast.
+
+The cases carry slices (category, language, tags), a target exception, and outputs that try to inject
+HTML (a <script> tag and an <img onerror>): reports must show them as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from assay.types import Case
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = '<img src=x onerror="alert(2)">'
+XSS_BREAKOUT = "</script><script>alert(3)</script>"
+CATEGORIES = ("billing", "shipping", "tech")
+
+
+def make_cases(n: int = 60) -> list[Case]:
+    cases = []
+    for i in range(n):
+        meta: dict[str, Any] = {
+            "category": CATEGORIES[i % 3],
+            "language": "de" if i % 4 == 0 else "en",
+            "row": i,
+        }
+        if i % 5 == 0:
+            meta["tags"] = ["refund"]
+        cases.append(Case(id=f"c{i:03d}", input=f"question {i}", expected=f"answer {i}", metadata=meta))
+    cases.append(
+        Case(id="xss-script", input=XSS_SCRIPT, expected=XSS_BREAKOUT, metadata={"category": "billing"})
+    )
+    cases.append(Case(id="xss-img", input=XSS_IMG, expected="fine", metadata={"category": "tech"}))
+    cases.append(Case(id="boom", input="explode", expected="never", metadata={"category": "tech"}))
+    return cases
+
+
+def baseline(text: str) -> str:
+    """Right except for billing questions whose number is divisible by 3 (i % 6 == 0) and the XSS cases."""
+    if text == "explode":
+        raise RuntimeError("the target crashed")
+    if text in (XSS_SCRIPT, XSS_IMG):
+        return XSS_SCRIPT if text == XSS_SCRIPT else XSS_IMG
+    i = int(text.split()[1])
+    return "no idea" if i % 6 == 0 else f"answer {i}"
+
+
+def candidate(text: str) -> str:
+    """Fixes every billing case and the <img> case, breaks shipping cases with i % 4 == 1."""
+    if text == "explode":
+        raise RuntimeError("the target crashed")
+    if text in (XSS_SCRIPT, XSS_IMG):
+        return XSS_IMG if text == XSS_SCRIPT else "fine"
+    i = int(text.split()[1])
+    return "sorry" if (i % 3 == 1 and i % 4 == 1) else f"answer {i}"
+
+
+@dataclass
+class Seeded:
+    url: str
+    base_id: str
+    cand_id: str
+    cases: list[Case]
+
+
+def record_run(
+    url: str,
+    cases: list[Case],
+    fn: Callable[[str], str],
+    *,
+    suite: str = "support",
+    scorers: tuple[str, ...] = ("exact_match", "token_f1"),
+    thresholds: dict[str, dict[str, float | None]] | None = None,
+    run_id: str | None = None,
+    created_at: datetime | None = None,
+    dataset_sha256: str = "d" * 64,
+    latency: Callable[[int], float] = lambda i: 0.05 + (i % 7) * 0.01,
+    cost: Callable[[int], float | None] = lambda i: 0.0001 * (1 + i % 3),
+) -> str:
+    """Store a completed run of ``fn`` over ``cases`` scored by the real scorers, as the runner would.
+
+    Written straight through the Store API (deterministic and fast); the summary is computed by the
+    runner's own ``MetricAccumulator`` and ``evaluate_thresholds``, so it is the summary a run stores.
+    """
+    from assay.runner.summary import MetricAccumulator, RunSummary, evaluate_thresholds
+    from assay.scorer.base import create_scorer
+    from assay.store import open_store
+    from assay.store.records import ResultRecord, RunRecord
+    from assay.types import Output, TargetError, Usage
+
+    objs = [create_scorer(n) for n in scorers]
+    run_id = run_id or f"run-{uuid.uuid4().hex[:10]}"
+    created = created_at or datetime.now(UTC)
+    records: list[ResultRecord] = []
+
+    async def score_all() -> None:
+        for i, case in enumerate(cases):
+            try:
+                out = Output(
+                    text=fn(case.input_text),
+                    latency_s=latency(i),
+                    cost_usd=cost(i),
+                    usage=Usage(10 + i % 5, 3),
+                )
+            except RuntimeError as exc:
+                out = Output(error=TargetError("target_exception", f"RuntimeError: {exc}"))
+            scores = []
+            if out.error is None:
+                for s in objs:
+                    r = await s.score(case, out)
+                    scores.extend([r] if not isinstance(r, list) else r)
+            records.append(
+                ResultRecord(
+                    run_id=run_id,
+                    case_id=case.id,
+                    repeat=0,
+                    case=case.to_dict(),
+                    output=out.to_dict(),
+                    scores=[s.to_dict() for s in scores],
+                    error_kind=out.error.kind if out.error else None,
+                    error_message=out.error.message if out.error else None,
+                    latency_s=out.latency_s,
+                    ttft_s=None,
+                    cost_usd=out.cost_usd,
+                    input_tokens=out.usage.input_tokens if out.usage else None,
+                    output_tokens=out.usage.output_tokens if out.usage else None,
+                    attempts=1,
+                    cached=False,
+                    created_at=created,
+                )
+            )
+
+    # in a thread of its own: Playwright's sync API may already run an event loop in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, score_all()).result()
+    acc = MetricAccumulator()
+    for r in records:
+        acc.add_result(
+            case_id=r.case_id,
+            scores=r.scores,
+            error_kind=r.error_kind,
+            latency_s=r.latency_s,
+            input_tokens=r.input_tokens,
+            output_tokens=r.output_tokens,
+            cost_usd=r.cost_usd,
+        )
+    metrics = acc.metric_summaries(repeats=1)
+    latency_summary = acc.latency_summary()
+    summary = RunSummary(
+        run_id=run_id,
+        suite=suite,
+        status="completed",
+        n_cases=len(cases),
+        n_results=len(records),
+        n_errors=acc.n_target_errors,
+        errors_by_kind=dict(acc.errors_by_kind),
+        metrics=metrics,
+        latency_s=latency_summary,
+        tokens={"input": acc.input_tokens, "output": acc.output_tokens},
+        cost_usd=acc.cost_usd,
+        thresholds=evaluate_thresholds(thresholds or {}, metrics, latency_summary),
+    )
+    provenance = {
+        "dataset_sha256": dataset_sha256,
+        "dataset_name": "support-cases",
+        "n_cases": len(cases),
+        "target": {
+            "type": "python",
+            "ref": f"tests.report._seed:{fn.__name__}",
+            "api_key": "sk-SECRET-DO-NOT-SHOW",
+        },
+        "scorers": [s.spec() for s in objs],
+        "seed": 0,
+        "python": "3.11",
+        "packages": {"assay": "0.1.0"},
+        "git": {"commit": "abc123", "dirty": False},
+    }
+    with open_store(url) as st:
+        st.create_run(
+            RunRecord(
+                run_id=run_id,
+                suite=suite,
+                status="running",
+                created_at=created,
+                finished_at=None,
+                n_planned=len(cases),
+                config={"name": suite, "thresholds": thresholds or {}},
+                provenance=provenance,
+                summary=None,
+            )
+        )
+        st.add_results(records)
+        st.update_run(
+            run_id,
+            status="completed",
+            summary=summary.to_json_dict(),
+            finished_at=created + timedelta(seconds=5),
+        )
+    return run_id
+
+
+def seed(url: str) -> Seeded:
+    cases = make_cases()
+    thresholds: dict[str, dict[str, float | None]] = {"exact_match": {"min": 0.9}}
+    t0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    base = record_run(url, cases, baseline, thresholds=thresholds, run_id="run-base-0001", created_at=t0)
+    cand = record_run(
+        url,
+        cases,
+        candidate,
+        thresholds=thresholds,
+        run_id="run-cand-0002",
+        created_at=t0 + timedelta(hours=1),
+    )
+    return Seeded(url=url, base_id=base, cand_id=cand, cases=cases)
