@@ -16,8 +16,10 @@ JSON is stored as text written by ``json.dumps``: identical on both backends, fa
 and still queryable (``json_extract`` in SQLite, ``::jsonb`` in PostgreSQL). Timestamps are stored as UTC
 and read back timezone-aware on both backends.
 
-Later tables (events, labels, alerts) are added by bumping ``SCHEMA_VERSION`` and registering an upgrade
-step in ``MIGRATIONS``; a database written by a newer version is refused with a clear error.
+Later tables are added by bumping ``SCHEMA_VERSION`` and registering an upgrade step in ``MIGRATIONS``; a
+database written by a newer version is refused with a clear error. Version 2 added the monitoring tables
+(events, event_scores, event_rollups, event_rollup_bins, alerts, monitor_state), defined in
+``assay.store.events`` on the same ``metadata``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ __all__ = [
     "stored_version",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """Bump when the schema changes, and register the upgrade from the previous version in MIGRATIONS."""
 
 # An arbitrary constant: the PostgreSQL advisory lock key that serialises schema creation/upgrades.
@@ -227,3 +229,17 @@ def ensure_schema(conn: Connection, *, where: str) -> int:
     elif version < SCHEMA_VERSION:
         conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=values["value"]))
     return SCHEMA_VERSION
+
+
+def _add_monitor_tables(conn: Connection) -> None:
+    """Upgrade 1 -> 2: the monitoring tables."""
+    from assay.store.events import create_monitor_tables
+
+    create_monitor_tables(conn)
+
+
+MIGRATIONS[1] = _add_monitor_tables
+
+# The monitoring tables live in their own module, imported last (it uses ``metadata`` and ``UTCDateTime``)
+# so that they are registered on ``metadata`` whichever of the two modules is imported first.
+import assay.store.events  # noqa: E402, F401

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Engine, bindparam, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -45,6 +45,9 @@ from sqlalchemy.pool import StaticPool
 from assay.store import schema
 from assay.store.records import RUN_STATUSES, ResultRecord, RunRecord, default_store_url
 from assay.types import StoreError
+
+if TYPE_CHECKING:
+    from assay.store.events import EventStore
 
 __all__ = ["Store", "open_store"]
 
@@ -177,6 +180,7 @@ class Store:
         self._busy_timeout_s = busy_timeout_s
         self._closed = False
         self._memory = False
+        self._event_store: EventStore | None = None
         self._engine = self._create_engine(url)
         self.dialect: str = self._engine.dialect.name
         # An in-memory SQLite database lives in ONE shared connection: serialise every call on it.
@@ -339,6 +343,15 @@ class Store:
             conn.exec_driver_sql(sql.sql, [tuple(row[i] for i in sql.reorder) for row in rows])
         else:
             conn.exec_driver_sql(sql.sql, list(rows))
+
+    @property
+    def events(self) -> EventStore:
+        """The monitoring tables (events, their online scores, alerts): see ``assay.store.events``."""
+        if self._event_store is None:
+            from assay.store.events import EventStore
+
+            self._event_store = EventStore(self)
+        return self._event_store
 
     @property
     def engine(self) -> Engine:
