@@ -6,8 +6,19 @@ import importlib
 
 import pytest
 
-PACKAGES = ["assay", "assay.types", "assay.runner", "assay.store", "assay.target", "assay.scorer",
-            "assay.dataset", "assay.stats"]
+PACKAGES = [
+    "assay",
+    "assay.types",
+    "assay.runner",
+    "assay.store",
+    "assay.target",
+    "assay.scorer",
+    "assay.redteam",
+    "assay.report",
+    "assay.label",
+    "assay.dataset",
+    "assay.stats",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -31,5 +42,7 @@ def test_importing_assay_stays_light() -> None:
     import sys
 
     code = "import sys, assay, assay.cli; print(','.join(m for m in ('numpy','sqlalchemy','httpx','aiohttp','scipy','pyarrow') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "", f"heavy modules imported by `import assay, assay.cli`: {out}"

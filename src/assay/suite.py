@@ -229,6 +229,8 @@ class SuiteConfig(_Model):
     """Labels stored with the run."""
     cache: bool = True
     """Reuse cached target responses; ``false`` (or ``--no-cache``) always calls the target."""
+    redteam: dict[str, Any] | None = None
+    """Settings read by ``assay redteam`` (probe sets, strategies, limits); ``assay run`` ignores them."""
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,26 @@ def test_evaluate_rejects_bad_arguments(tmp_path: Path) -> None:
 def test_a_10_mb_input_runs_stores_and_exports(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'big.db'}"
     big = "word " * 2_000_000  # 10 MB
-    summary = assay.evaluate([{"id": "big", "input": big, "expected": "10000000"}, {"input": "x", "expected": "1"}],
-                             lambda text: str(len(text)), ["exact_match"], store=url)
+    summary = assay.evaluate(
+        [{"id": "big", "input": big, "expected": "10000000"}, {"input": "x", "expected": "1"}],
+        lambda text: str(len(text)),
+        ["exact_match"],
+        store=url,
+    )
     assert summary.status == "completed" and summary.metrics["exact_match"].mean == 1.0
     with open_store(url) as st:
         row = next(r for r in st.iter_results(summary.run_id) if r.case_id == "big")
         assert len(row.case["input"]) == 10_000_000
+
+
+def test_evaluate_works_inside_a_running_event_loop(tmp_path: Path) -> None:
+    # as in a notebook: the caller already runs a loop
+    import asyncio
+
+    async def caller() -> float | None:
+        s = assay.evaluate(
+            [{"input": "a", "expected": "A"}], shout, ["exact_match"], store=f"sqlite:///{tmp_path / 'l.db'}"
+        )
+        return s.metrics["exact_match"].mean
+
+    assert asyncio.run(caller()) == 1.0

@@ -63,7 +63,7 @@ def open_store_or_fail(url: str | None) -> Any:
 
 def _register() -> None:
     # importing the command modules attaches their commands to ``app``
-    from assay.cli import demo, export, run, runs  # noqa: F401
+    from assay.cli import demo, export, label, monitor, redteam, report, run, runs, serve  # noqa: F401
 
 
 def main() -> None:

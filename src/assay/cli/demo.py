@@ -33,6 +33,12 @@ def demo_command(
     """Run the bundled support-assistant demo offline (no API key) and show where the results are."""
     from assay.cli.run import execute_suite
 
+    if monitor:
+        from assay.monitor.demo import run_monitor_demo
+
+        out = console()
+        run_monitor_demo(store, write=lambda s: out.print(s, markup=False))
+        return
     folder = demo_dir()
     suite = folder / ("suite_llm.yaml" if llm else "suite.yaml")
     if llm:

@@ -192,6 +192,16 @@ def evaluate(dataset: Any, target: Any, scorers: Sequence[Any], **kwargs: Any) -
     ``target``: a ``Target``, a mapping like the suite file's ``target:`` section, or a plain function
     (str in, str or ``Output`` out). ``scorers``: names, ``{name: {options}}`` mappings or ``Scorer``s.
     Keyword options are those of :func:`aevaluate` (store, concurrency, repeats, thresholds …).
-    Call :func:`aevaluate` instead from inside a running event loop.
+    Inside a running event loop (e.g. Jupyter) it runs on its own loop in a worker thread; async code
+    can ``await aevaluate(...)`` instead.
     """
-    return asyncio.run(aevaluate(dataset, target, scorers, **kwargs))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(aevaluate(dataset, target, scorers, **kwargs))
+    # Called from inside a running event loop (a notebook, an async app): run on a fresh loop in a
+    # worker thread rather than fail; the caller's loop is blocked until the run ends, as a sync call is.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-evaluate") as pool:
+        return pool.submit(lambda: asyncio.run(aevaluate(dataset, target, scorers, **kwargs))).result()

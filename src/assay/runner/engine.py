@@ -192,6 +192,10 @@ class Runner:
         plan, opts = self.plan, self.options
         check_requirements(plan.cases, plan.scorers)
         self._check_threshold_names()
+        for scorer in plan.scorers:  # judge-backed scorers keep their verdict cache in the run's store
+            bind = getattr(scorer, "bind_store", None)
+            if bind is not None:
+                bind(self.store)
         self._stopping = asyncio.Event()
         self._store_lock = asyncio.Lock()
         self._flush_now = asyncio.Event()

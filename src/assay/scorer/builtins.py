@@ -6,6 +6,6 @@ need heavy libraries import them inside their functions, so importing this modul
 
 from __future__ import annotations
 
-from assay.scorer import efficiency, factuality, rag, reference
+from assay.scorer import efficiency, factuality, judge, rag, reference, safety
 
-__all__ = ["efficiency", "factuality", "rag", "reference"]
+__all__ = ["efficiency", "factuality", "judge", "rag", "reference", "safety"]
