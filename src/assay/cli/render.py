@@ -80,6 +80,13 @@ def facts_table(summary: dict[str, Any]) -> Table:
         t.add_row("tokens", f"{tok.get('input', 0):,} in · {tok.get('output', 0):,} out")
     if summary.get("cost_usd") is not None:
         t.add_row("cost", f"${summary['cost_usd']:.4f}")
+    for name, j in (summary.get("judges") or {}).items():
+        cost = f" · ${j['cost_usd']:.4f}" if j.get("cost_usd") is not None else ""
+        t.add_row(
+            f"judge {escape(name)}",
+            f"{j['calls']} calls ({j['cached']} cached) · "
+            f"{j['input_tokens']:,} in · {j['output_tokens']:,} out{cost}",
+        )
     if summary.get("n_cached"):
         t.add_row("from cache", str(summary["n_cached"]))
     if summary.get("duration_s") is not None:

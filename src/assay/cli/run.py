@@ -26,6 +26,7 @@ def execute_suite(
     concurrency: int | None = None,
     quiet: bool = False,
     json_out: Path | None = None,
+    judge_repeats: int | None = None,
 ) -> dict[str, Any]:
     """Load, run and print; returns the summary dict. Shared by ``assay run`` and ``assay demo``."""
     from assay.cli.progress import make_progress
@@ -37,6 +38,12 @@ def execute_suite(
 
     suite = load_suite(suite_path)
     cfg = suite.config
+    if judge_repeats is not None:
+        judges = [s for s in suite.scorers if hasattr(s, "set_repeats")]
+        if not judges:
+            fail("--judge-repeats: the suite has no judge scorer (rubric, pairwise, reference_guided)")
+        for scorer in judges:
+            scorer.set_repeats(judge_repeats)
     rate = cfg.rate_limit
     options = RunOptions(
         concurrency=concurrency or cfg.concurrency,
@@ -100,6 +107,9 @@ def run_command(
         None, "--concurrency", min=1, help="Override the suite's concurrency."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    judge_repeats: int | None = typer.Option(
+        None, "--judge-repeats", min=1, help="Ask each judge K times per item (test-retest consistency)."
+    ),
 ) -> None:
     """Run SUITE against its target, score, store; exit 0 ok, 1 threshold failed, 2 bad input, 3 incomplete."""
     if run_id and resume:
@@ -116,6 +126,7 @@ def run_command(
         concurrency=concurrency,
         quiet=quiet,
         json_out=json_out,
+        judge_repeats=judge_repeats,
     )
     if data["status"] != "completed":
         raise typer.Exit(EXIT_INCOMPLETE)

@@ -561,6 +561,7 @@ class Runner:
             tokens=TokensSummary(input=acc.input_tokens, output=acc.output_tokens),
             cost_usd=acc.cost_usd,
             thresholds=evaluate_thresholds(self.plan.thresholds, metrics, latency),
+            judges=acc.judge_summaries(),
             n_cached=acc.n_cached,
             duration_s=round(duration_s, 3),
             store=self.store.safe_url,

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "JudgeUsage",
     "LatencySummary",
     "MetricAccumulator",
     "MetricSummary",
@@ -71,6 +72,18 @@ class ThresholdResult(BaseModel):
     reason: str | None = None
 
 
+class JudgeUsage(BaseModel):
+    """What one judge scorer cost over the run, apart from the evaluated target's tokens and cost."""
+
+    model_config = ConfigDict(extra="forbid")
+    n: int = Field(0, description="Scores that carried judge usage.")
+    calls: int = 0
+    cached: int = Field(0, description="Verdicts served from the judge cache.")
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+
+
 class RunSummary(BaseModel):
     """What ``assay run --json`` writes and ``assay.evaluate`` returns."""
 
@@ -89,6 +102,9 @@ class RunSummary(BaseModel):
     tokens: TokensSummary = Field(default_factory=TokensSummary)
     cost_usd: float | None = None
     thresholds: dict[str, ThresholdResult] = Field(default_factory=dict)
+    judges: dict[str, JudgeUsage] = Field(
+        default_factory=dict, description="Per judge scorer: calls, cache hits, tokens and cost of judging."
+    )
     n_cached: int = 0
     duration_s: float | None = None
     store: str | None = None
@@ -135,6 +151,7 @@ class MetricAccumulator:
         self.n_target_errors = 0
         self.n_cached = 0
         self.case_ids: set[str] = set()
+        self.judges: dict[str, dict[str, Any]] = {}
 
     def _metric(self, name: str, kind: str, higher_is_better: bool) -> _MetricValues:
         m = self.metrics.get(name)
@@ -179,6 +196,8 @@ class MetricAccumulator:
             return
         if latency_s is not None:
             self.latencies.append(latency_s)
+        scores = list(scores)
+        self._add_judge_usage(scores)
         for s in scores:
             self.add_value(
                 s["name"],
@@ -187,6 +206,24 @@ class MetricAccumulator:
                 higher_is_better=s.get("higher_is_better", True),
                 case_id=case_id,
             )
+
+    def _add_judge_usage(self, scores: list[Mapping[str, Any]]) -> None:
+        for s in scores:
+            meta = (s.get("metadata") or {}).get("judge")
+            if not isinstance(meta, Mapping):
+                continue
+            t = self.judges.setdefault(
+                str(s["name"]),
+                {"n": 0, "calls": 0, "cached": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None},
+            )
+            t["n"] += 1
+            for key in ("calls", "cached", "input_tokens", "output_tokens"):
+                t[key] += int(meta.get(key) or 0)
+            if meta.get("cost_usd") is not None:
+                t["cost_usd"] = (t["cost_usd"] or 0.0) + float(meta["cost_usd"])
+
+    def judge_summaries(self) -> dict[str, JudgeUsage]:
+        return {name: JudgeUsage(**t) for name, t in sorted(self.judges.items())}
 
     def metric_summaries(self, *, repeats: int, seed: int = 0) -> dict[str, MetricSummary]:
         """Summaries per metric; a target error counts as an error of every metric."""

@@ -309,6 +309,13 @@ class _JudgeScorer(BaseScorer):
             "max_cost_usd": max_cost_usd,
         }
 
+    def set_repeats(self, repeats: int) -> None:
+        """Ask the judge ``repeats`` times per item (what ``assay run --judge-repeats K`` sets)."""
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ScorerError(f"scorer '{self.name}': repeats must be an integer >= 1, got {repeats!r}")
+        self.repeats = repeats
+        self._settings["repeats"] = repeats
+
     def bind_store(self, store: Store) -> None:
         """Cache verdicts in ``store`` (the run's store), unless the scorer was given one."""
         self.engine.bind_store(store)
