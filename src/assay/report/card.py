@@ -2,11 +2,13 @@
 
 A card says what was evaluated (the target's spec, secrets removed), on what (dataset name, size, hash,
 slices), how (scorers with versions and options, judge models, seed, environment), the results with 95%
-intervals, known limitations (small slices, wide intervals, failed items, judges without recorded human
-agreement) and a plain-language risk summary for readers who do not read confidence intervals.
+intervals, what judging cost apart from the target (``judges``), the agreement of each scorer with the
+human labels of the run's label queues and the PPI estimates (``human_labels``), known limitations (small
+slices, wide intervals, failed items, judges without recorded human agreement or whose verdict is not
+``fit``) and a plain-language risk summary for readers who do not read confidence intervals.
 
 The manifest holds SHA-256 hashes of the run's inputs (cases, provenance) and results (outputs, scores,
-summary) as stored, and of the card's own content. ``verify_card`` recomputes them: an edited card fails
+summary) as stored, of its label queues and labels (``labels``), and of the card's own content. ``verify_card`` recomputes them: an edited card fails
 its ``card`` hash, edited results in the store fail theirs.
 
 Example:
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -90,20 +93,44 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-def _judge_models(scorers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _judge_models(scorers: list[dict[str, Any]], judged: Collection[str] = ()) -> list[dict[str, Any]]:
+    """The scorers judged by a model: named ``*judge*``, naming a model, carrying a judge spec (the
+    ``rubric``/``pairwise`` family records ``{"judge": {"target": {...}}}``), or in ``judged`` (scorers
+    whose stored scores carry judge usage)."""
     out = []
     for s in scorers:
         opts = s.get("options") or {}
-        raw_judge = opts.get("judge")
+        raw_judge = opts.get("judge") if isinstance(opts.get("judge"), dict) else s.get("judge")
         judge: dict[str, Any] = raw_judge if isinstance(raw_judge, dict) else {}
-        model = opts.get("model") or opts.get("judge_model") or judge.get("model")
-        if model or "judge" in str(s.get("scorer", "")):
+        raw_target = judge.get("target")
+        target: dict[str, Any] = raw_target if isinstance(raw_target, dict) else {}
+        model = opts.get("model") or opts.get("judge_model") or judge.get("model") or target.get("model")
+        if model or judge or "judge" in str(s.get("scorer", "")) or s.get("name") in judged:
             out.append({"scorer": s.get("name"), "model": model})
     return out
 
 
+def _human_verdicts(human: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per scorer, its agreement reports (with the queue they come from) from the card's human labels."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for q in human:
+        for sc in q.get("scorers") or []:
+            ag = sc.get("agreement")
+            if ag:
+                out.setdefault(sc["scorer"], []).append(
+                    {**ag, "queue": q.get("name"), "label": q.get("label_name")}
+                )
+    return out
+
+
 def _limitations(
-    run: Any, summary: dict[str, Any], slices: list[Any], scorers: list[dict[str, Any]]
+    run: Any,
+    summary: dict[str, Any],
+    slices: list[Any],
+    scorers: list[dict[str, Any]],
+    *,
+    human: list[dict[str, Any]] | None = None,
+    judged: Collection[str] = (),
 ) -> list[str]:
     out: list[str] = []
     if run.status != "completed":
@@ -134,7 +161,16 @@ def _limitations(
         )
     if len(small) > 10:
         out.append(f"{len(small) - 10} more slices have fewer than {SMALL_SLICE} cases.")
-    for j in _judge_models(scorers):
+    verdicts = _human_verdicts(human or [])
+    for name, reports in sorted(verdicts.items()):
+        for ag in reports:
+            if ag.get("verdict") != "fit":
+                out.append(
+                    f"{name}: agreement with human labels ({ag['label']!s} in queue {ag['queue']!s}, n={ag.get('n')}) is {ag.get('verdict')}: {ag.get('reason')}"
+                )
+    for j in _judge_models(scorers, judged):
+        if j["scorer"] in verdicts:
+            continue  # measured against the run's own human labels: reported above when not fit
         spec = next((s for s in scorers if s.get("name") == j["scorer"]), {})
         agreement = spec.get("human_agreement") or (spec.get("options") or {}).get("human_agreement")
         value = agreement.get("value") if isinstance(agreement, dict) else agreement
@@ -206,12 +242,14 @@ def _risk_summary(summary: dict[str, Any]) -> list[str]:
 
 def build_card(store: Store, run_id: str) -> dict[str, Any]:
     """The evaluation card of one run (id or unique prefix) as a JSON-ready dict, manifest included."""
+    from assay.report.judges import labels_hash
     from assay.report.view import build_run_view, run_header
 
     view = build_run_view(store, run_id)  # provenance and config already redacted
     run, summary = view.run, view.summary
     prov = run.provenance or {}
     scorers = [s for s in prov.get("scorers") or [] if isinstance(s, dict)]
+    human = [q.to_dict() for q in view.human]
     slice_sizes: dict[str, dict[str, int]] = {}
     for s in view.slices:
         slice_sizes.setdefault(s.key, {})[s.value] = s.n
@@ -231,7 +269,7 @@ def build_card(store: Store, run_id: str) -> dict[str, Any]:
         },
         "method": {
             "scorers": scorers,
-            "judge_models": _judge_models(scorers),
+            "judge_models": _judge_models(scorers, {j.scorer for j in view.judges}),
             "seed": prov.get("seed"),
             "repeats": (run.config or {}).get("repeats", summary.get("repeats", 1)),
             "environment": {k: prov.get(k) for k in ("python", "platform", "packages", "git") if k in prov},
@@ -247,12 +285,28 @@ def build_card(store: Store, run_id: str) -> dict[str, Any]:
             "cost_usd": summary.get("cost_usd"),
             "worst_slices": [s.to_dict() for s in view.slices[:5]],
         },
-        "limitations": _limitations(run, {**summary, "n_results": view.n_results}, view.slices, scorers),
+        "judges": {
+            "per_scorer": {j.scorer: j.to_dict() for j in view.judges},
+            "total": view.judge_totals,
+        },
+        "human_labels": human,
+        "limitations": _limitations(
+            run,
+            {**summary, "n_results": view.n_results},
+            view.slices,
+            scorers,
+            human=human,
+            judged={j.scorer for j in view.judges},
+        ),
         "risk_summary": _risk_summary(
             {**summary, "n_results": view.n_results, "n_errors": sum(view.errors_by_kind.values())}
         ),
     }
-    card["manifest"] = {"algorithm": "sha256", **manifest_hashes(store, run.run_id)}
+    card["manifest"] = {
+        "algorithm": "sha256",
+        **manifest_hashes(store, run.run_id),
+        "labels": labels_hash(store, run.run_id),
+    }
     card["manifest"]["card"] = card_hash(card)
     return card
 
@@ -307,6 +361,12 @@ def verify_card(card: dict[str, Any], store: Store | None = None) -> Verificatio
     actual = manifest_hashes(store, run_id)
     for name in ("cases", "outputs", "scores", "summary", "provenance", "n_results"):
         result.checks.append((name, manifest.get(name), actual[name]))
+    if "labels" in manifest:
+        from assay.report.judges import labels_hash
+
+        result.checks.append(("labels", manifest.get("labels"), labels_hash(store, run_id)))
+    else:
+        result.notes.append("labels not checked: this card's manifest has no 'labels' hash")
     return result
 
 
@@ -396,9 +456,82 @@ def card_markdown(card: dict[str, Any]) -> str:
         for s in res["worst_slices"]:
             ms = ", ".join(f"{_md(k)} {_num(v.get('mean'))}" for k, v in s["metrics"].items())
             lines.append(f"- {_md(s['key'])}={_md(s['value'])} (n={s['n']}): {ms}")
+    lines += _judges_markdown(card.get("judges") or {}, res)
+    lines += _human_markdown(card.get("human_labels") or [])
     lines += ["", "## Known limitations", ""]
     lines += [f"- {_md(x)}" for x in card["limitations"]] or ["- none detected"]
     lines += ["", "## Manifest (SHA-256)", "", "| item | sha256 |", "|---|---|"]
     lines += [f"| {_md(k)} | {_md(v)} |" for k, v in card["manifest"].items() if k != "algorithm"]
     lines += ["", "Verify the JSON form of this card with `assay card --verify card.json --store URL`.", ""]
     return "\n".join(lines)
+
+
+def _judges_markdown(judges: dict[str, Any], res: dict[str, Any]) -> list[str]:
+    per = judges.get("per_scorer") or {}
+    if not per:
+        return []
+    tok = res.get("tokens") or {}
+    lines = [
+        "",
+        "## Judges",
+        "",
+        f"What judging cost, apart from the evaluated target (target: {_md(tok.get('input', 0))} / {_md(tok.get('output', 0))} tokens in / out, {_num(res.get('cost_usd'), 4)} USD).",
+        "",
+        "| judge scorer | scores | calls | cache hits | input tokens | output tokens | cost (USD) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows = list(per.values())
+    if len(rows) > 1 and judges.get("total"):
+        rows.append({"scorer": "all judges", "n": "", **judges["total"]})
+    for j in rows:
+        lines.append(
+            f"| {_md(j['scorer'])} | {_md(j.get('n'))} | {j['calls']} | {j['cached']} | {j['input_tokens']} | {j['output_tokens']} | {_num(j.get('cost_usd'), 6)} |"
+        )
+    return lines
+
+
+def _interval(e: dict[str, Any]) -> str:
+    return f"{_num(e.get('mean'))} ({_num(e.get('ci_low'))} – {_num(e.get('ci_high'))}, n={e.get('n')})"
+
+
+def _human_markdown(human: list[dict[str, Any]]) -> list[str]:
+    if not human:
+        return []
+    lines = ["", "## Agreement with human labels", ""]
+    for q in human:
+        lines += [
+            f"Queue {_md(q['name'])} ({_md(q['queue_id'])}): label {_md(q['label_name'])}, {q['n_labelled']} of {q['n_items']} items labelled by {len(q['annotators'])} annotator(s).",
+            "",
+        ]
+        lines += [f"- {_md(n)}" for n in q.get("notes") or []]
+        if not q.get("scorers"):
+            continue
+        lines += [
+            "| scorer | n | kappa | alpha | correlation (95% CI) | verdict | scorer only | humans only | PPI |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for sc in q["scorers"]:
+            ag, est = sc.get("agreement") or {}, sc.get("estimate") or {}
+            corr = ag.get("correlation")
+            shown_corr = (
+                "–"
+                if not corr
+                else f"{_num(corr['estimate'])} ({_num(corr['ci_low'])} – {_num(corr['ci_high'])})"
+            )
+            kappa = (
+                ag.get("weighted_kappa") if ag.get("weighted_kappa") is not None else ag.get("cohen_kappa")
+            )
+            cells = (
+                [_interval(est["judge_only"]), _interval(est["human_only"]), _interval(est["ppi"])]
+                if est
+                else ["–", "–", "–"]
+            )
+            lines.append(
+                f"| {_md(sc['scorer'])} | {_md(ag.get('n'))} | {_num(kappa)} | {_num(ag.get('krippendorff_alpha'))} | {shown_corr} | {_md(ag.get('verdict'))} | "
+                + " | ".join(cells)
+                + " |"
+            )
+        notes = [f"{sc['scorer']}: {n}" for sc in q["scorers"] for n in sc.get("notes") or []]
+        lines += [""] + [f"- {_md(n)}" for n in notes] if notes else []
+        lines.append("")
+    return lines

@@ -2,7 +2,9 @@
 
 ``build_run_view(store, run_id)`` reads the stored summary (so the numbers shown are exactly the ones
 ``assay run --json`` wrote) and adds what the summary does not hold: per-slice statistics, the latency
-and cost distributions, and the provenance. A run still in progress (no summary yet) gets live metrics
+and cost distributions, the provenance, what the judges cost apart from the target (``judges``)
+and, for label queues built from the run, each scorer's agreement with the humans and its PPI estimate
+(``human``, computed by ``assay.label``). A run still in progress (no summary yet) gets live metrics
 computed the same way from its stored scores.
 
 Example:
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assay.report._queries import MetricColumn, case_metadata, metric_columns, scalar_columns
+from assay.report.judges import JudgeUsageRow, QueueLabels, human_labels_for_run, judge_usage_for_run
 from assay.report.redact import redact
 from assay.report.slices import SliceRow, compute_slices, metric_stat, slice_keys
 
@@ -77,6 +80,24 @@ class RunView:
     errors_by_kind: dict[str, int] = field(default_factory=dict)
     n_results: int = 0
     primary: str | None = None
+    judges: list[JudgeUsageRow] = field(default_factory=list)
+    """Per judge scorer: calls, cache hits, tokens and cost of judging (apart from the target's)."""
+    human: list[QueueLabels] = field(default_factory=list)
+    """Per label queue built from the run: agreement with humans and PPI estimates per scorer."""
+
+    @property
+    def judge_totals(self) -> dict[str, Any] | None:
+        """The judges' usage summed over all judge scorers (None when the run has no judge scores)."""
+        if not self.judges:
+            return None
+        costs = [j.cost_usd for j in self.judges if j.cost_usd is not None]
+        return {
+            "calls": sum(j.calls for j in self.judges),
+            "cached": sum(j.cached for j in self.judges),
+            "input_tokens": sum(j.input_tokens for j in self.judges),
+            "output_tokens": sum(j.output_tokens for j in self.judges),
+            "cost_usd": sum(costs) if costs else None,
+        }
 
     @property
     def passed(self) -> bool | None:
@@ -101,6 +122,9 @@ class RunView:
             "cost_usd": self.summary.get("cost_usd"),
             "slices": [s.to_dict() for s in self.slices],
             "provenance": self.run.provenance,
+            "judges": {j.scorer: j.to_dict() for j in self.judges},
+            "judge_totals": self.judge_totals,
+            "human_labels": [q.to_dict() for q in self.human],
         }
         if include_distributions:
             out["distributions"] = {"latency_s": self.latency_s, "cost_usd": self.cost_usd}
@@ -206,4 +230,6 @@ def build_run_view(store: Store, run_id: str) -> RunView:
         errors_by_kind=dict(summary.get("errors_by_kind") or errors_by_kind),
         n_results=len(scalars.error_kind),
         primary=primary,
+        judges=judge_usage_for_run(store, run.run_id),
+        human=human_labels_for_run(store, run.run_id, columns=columns, failed=failed),
     )

@@ -45,7 +45,7 @@ PAGE_SIZE: Final = 50
 
 
 class ViewCache:
-    """Recently built run views, keyed by run, status and result count (a finished run never changes)."""
+    """Recently built run views, keyed by run, status, result count and the run's human labels."""
 
     def __init__(self, size: int = 16) -> None:
         self._items: OrderedDict[tuple[str, str, int], RunView] = OrderedDict()
@@ -56,7 +56,10 @@ class ViewCache:
         from assay.report.view import build_run_view
 
         run = store.find_run(run_id)
-        key = (run.run_id, run.status, store.count_results(run.run_id))
+        from assay.report.judges import labels_hash
+
+        # human labels change without the run changing: they are part of the key
+        key = (run.run_id, run.status, store.count_results(run.run_id), labels_hash(store, run.run_id))
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
