@@ -106,8 +106,24 @@ def register(app: FastAPI) -> None:
         return {"suite": suite, "metric": metric, "points": history_points(rows, metric)}
 
     @app.get("/api/monitoring")
-    def api_monitoring() -> dict[str, Any]:
-        return monitoring_data(store)
+    def api_monitoring(
+        window: str = "",
+        step: str = "",
+        metric: list[str] = Query([]),  # noqa: B008 - FastAPI's idiom
+    ) -> dict[str, Any]:
+        """What the monitoring page shows; ``window`` (``24h``, ``7d``, ``all``), ``step`` (``5m``, ``1h``)
+        and ``metric`` (repeatable) narrow it as in ``assay.monitor.dashboard.monitoring_data``."""
+        options: dict[str, Any] = {}
+        if window:
+            options["window"] = None if window == "all" else window
+        if step:
+            options["step"] = step
+        if metric:
+            options["metrics"] = metric
+        try:
+            return monitoring_data(store, **options)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
 
 
 def _result_json(rec: Any) -> dict[str, Any]:
