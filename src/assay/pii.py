@@ -116,14 +116,12 @@ def luhn_valid(number: str) -> bool:
     digits = [ord(c) - 48 for c in number if "0" <= c <= "9"]
     if len(digits) < 2:
         return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    # every second digit from the right is doubled (and 9 subtracted when that exceeds 9)
+    total = sum(digits[-1::-2]) + sum([_LUHN_DOUBLED[d] for d in digits[-2::-2]])
     return total % 10 == 0
+
+
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
 #: IBAN length per country (ISO 13616 registry)
@@ -152,8 +150,11 @@ def iban_valid(iban: str) -> bool:
     if _IBAN_LENGTHS.get(s[:2]) != len(s):
         return False
     rearranged = s[4:] + s[:4]
-    digits = "".join(str(int(c, 36)) for c in rearranged)
+    digits = rearranged.translate(_IBAN_LETTER_VALUES)  # A -> 10 … Z -> 35, as int(c, 36) spells them
     return int(digits) % 97 == 1
+
+
+_IBAN_LETTER_VALUES = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
 
 
 def shannon_entropy(text: str) -> float:
@@ -166,7 +167,7 @@ def shannon_entropy(text: str) -> float:
     if not text:
         return 0.0
     n = len(text)
-    return abs(sum(c / n * math.log2(c / n) for c in Counter(text).values()))
+    return abs(sum([c / n * math.log2(c / n) for c in Counter(text).values()]))
 
 
 # ----------------------------------------------------------------------------------------- patterns
@@ -174,7 +175,9 @@ _EMAIL = re.compile(
     r"(?<![\w.+%-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
 )
-_CARD = re.compile(r"\d(?:[ -]?\d){12,18}(?![\d]|[.,]\d)")
+# ``\d(?:[ -]?\d){12,18}`` unrolled: 12 required steps, then up to 6 nested optional ones (greedy, so the
+# same lengths are tried in the same order); simple single-character steps are much faster in ``re``
+_CARD = re.compile(r"\d" + r"[ -]?\d" * 12 + r"(?:[ -]?\d" * 6 + r")?" * 6 + r"(?![\d]|[.,]\d)")
 _CARD_ISSUERS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("visa", re.compile(r"4\d{12}(?:\d{3}){0,2}$")),
     ("mastercard", re.compile(r"(?:5[1-5]\d{2}|222[1-9]|22[3-9]\d|2[3-6]\d{2}|27[01]\d|2720)\d{12}$")),
@@ -187,17 +190,30 @@ _CARD_ISSUERS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d]|\.\d)")
+#: two colons with at most 4 hex digits between them: part of every ``_IPV6`` match, found fast (``_IPV6``
+#: itself starts with a look-behind, so the engine would try it at every character)
+_IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)(?:%\w+)?(?![\w:])")
 _SSN = re.compile(r"\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
 _SSN_BARE = re.compile(r"(?:ssn|social security(?: number| no\.?)?)\s*(?:is|:|#)?\s*(\d{9})\b")
+# (the excluded prefixes are checked by a look-behind after the two letters, not a look-ahead before them:
+# a pattern that starts with a character class lets the regex engine skip quickly to candidate positions)
 _NINO = re.compile(
-    r"(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z](?<!BG|GB|NK|KN|TN|NT|ZZ)"
     r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
 )
 _DNI = re.compile(r"(\d{8})-?([A-HJ-NP-TV-Z])(?![A-Za-z0-9])")
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 _PHONE_BEFORE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
 _PHONE = re.compile(r"(?:\+|00)?\(?\d[\d ().-]{6,20}\d(?![\w-]|\.\d)")
+#: the part of ``_PHONE`` after its optional prefix (at most 3 characters: ``00(``); it starts with a digit,
+#: so the engine finds it fast, and every phone match starts at most 3 characters before one of these
+_PHONE_CORE = re.compile(r"\d[\d ().-]{6,20}\d")
+_PHONE_PREFIX_MAX = 3
+#: the non-digit characters a phone, card or SSN match can contain: removed, or turned into spaces
+_DROP_SEPARATORS = str.maketrans("", "", "+() .-")
+_SEPARATORS_TO_SPACE = str.maketrans("+().-", "     ")
+_DROP_DIGITS = str.maketrans("", "", "0123456789")
 _PHONE_WORDS = re.compile(
     r"(?i)(?:phone|mobile|cell|call|tel|telephone|fax|whatsapp|sms|text me|number|tél|teléfono|telefon)"
     r"\W{0,4}(?:\w+\W{1,3}){0,3}$"
@@ -232,10 +248,29 @@ _ASSIGNED = re.compile(
 )
 _TOKEN = re.compile(r"[A-Za-z0-9_+/=-]{24,256}")
 _LONG_WORD = re.compile(r"\S{24,}")
+#: a long word after a whitespace character (tried once per whitespace, not once per character)
+_SPACE_LONG_WORD = re.compile(r"\s(\S{24,})")
+#: byte table: ASCII whitespace (as ``\\s`` and ``str.isspace`` define it) to a space, the rest to "x"
+_SPACE_OR_X = bytes(32 if chr(b).isspace() else 120 for b in range(256))
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/+=-")
 
 
 _DIGIT_RUN = re.compile(r"\d+")
+#: byte table: ASCII digits to "0", everything else to a space (digit runs become words for bytes.split)
+_DIGITS_AS_WORDS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+
+
+def _digit_runs(text: str) -> list[int]:
+    """Lengths of the runs of ``\\d`` characters in ``text``, in order (a fast path for ASCII text)."""
+    if text.isascii():
+        return [len(r) for r in text.encode("ascii").translate(_DIGITS_AS_WORDS).split()]
+    return [len(r) for r in _DIGIT_RUN.findall(text)]
+
+
+def _digit_run_lengths(text: str) -> frozenset[int]:
+    return frozenset(_digit_runs(text))
+
+
 _IPV4_HINT = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
 #: the fewest digits a value of each type can have
 _MIN_DIGITS = {"credit_card": 13, "iban": 2, "phone": 8, "national_id": 6}
@@ -270,18 +305,43 @@ def _add(out: list[Entity], kind: str, m: re.Match[str], subtype: str, value: st
     out.append(Entity(kind, m.start(group), m.end(group), m.group(group), subtype, value))
 
 
+_EMAIL_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+_EMAIL_LOCAL_MAX = 64
+
+
+def _email_matches(text: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_EMAIL.finditer(text)``, found from each "@" instead of trying every position.
+
+    A match's local part (at most 64 characters of ``_EMAIL_LOCAL_CHARS``, a subset of what its
+    look-behind forbids before it) ends at the first "@" after its start, and can only start where the
+    run of those characters before the "@" starts: one ``match`` per "@".
+    """
+    pos = 0
+    at = text.find("@")
+    while at >= 0:
+        start = at
+        while start > 0 and at - start < _EMAIL_LOCAL_MAX and text[start - 1] in _EMAIL_LOCAL_CHARS:
+            start -= 1
+        m = _EMAIL.match(text, max(start, pos)) if start < at else None
+        if m is not None:
+            yield m
+            pos = m.end()
+            at = text.find("@", max(pos, at + 1))
+        else:
+            at = text.find("@", at + 1)
+
+
 def _emails(text: str, out: list[Entity]) -> None:
     if "@" not in text:
         return
-    for m in _EMAIL.finditer(text):
+    for m in _email_matches(text):
         _add(out, "email", m, "email", m.group().lower())
 
 
 def _cards(text: str, out: list[Entity]) -> None:
     for m in _bounded(_CARD, text, "0123456789.,-"):
         raw = m.group()
-        seps = {c for c in raw if not c.isdigit()}
-        if len(seps) > 1:
+        if " " in raw and "-" in raw:
             continue  # "4111-1111 1111 1111": not how a card number is written
         digits = raw.replace(" ", "").replace("-", "")
         if not luhn_valid(digits) or len(set(digits)) == 1:
@@ -317,7 +377,7 @@ def _ips(text: str, out: list[Entity]) -> None:
             octets = m.group().split(".")
             if all(int(o) <= 255 and (o == "0" or not o.startswith("0")) for o in octets):
                 _add(out, "ip_address", m, "ipv4", m.group())
-    if text.count(":") >= 2:
+    if text.count(":") >= 2 and _IPV6_HINT.search(text):
         for m in _IPV6.finditer(text):
             cand = m.group()
             if cand.count(":") < 2 or not any(c.isalnum() for c in cand):
@@ -340,32 +400,70 @@ def _add_span(
     out.append(Entity(kind, start, end, text[start:end], subtype, value))
 
 
-def _national_ids(text: str, out: list[Entity]) -> None:
-    for m in _bounded(_SSN, text, "0123456789-"):
-        digits = re.sub(r"\D", "", m.group())
-        if _ssn_valid(digits):
-            _add(out, "national_id", m, "us_ssn", digits)
+def _national_ids(text: str, out: list[Entity], runs: frozenset[int] | None = None) -> None:
+    """``runs``: the lengths of the digit runs of ``text`` (computed when not given); a pattern whose
+    numbers need a run of a length that does not occur is not tried."""
+    if runs is None:
+        runs = _digit_run_lengths(text)
+    if 2 in runs and 4 in runs:  # AAA-GG-SSSS: a run of exactly 2 and one of exactly 4
+        for m in _bounded(_SSN, text, "0123456789-"):
+            digits = m.group().translate(_DROP_SEPARATORS)  # only [- ] separate its digits
+            if _ssn_valid(digits):
+                _add(out, "national_id", m, "us_ssn", digits)
     low = text.lower()
     if "ssn" in low or "social security" in low:
         for m in _SSN_BARE.finditer(low):
             if _starts_token(low, m.start(), _ALNUM) and _ssn_valid(m.group(1)):
                 _add_span(out, text, "national_id", m.start(1), m.end(1), "us_ssn", m.group(1))
-    for m in _bounded(_NINO, text, _ALNUM):
-        _add(out, "national_id", m, "uk_nino", m.group().replace(" ", "").upper())
-    for m in _bounded(_DNI, text, _ALNUM):
-        if _DNI_LETTERS[int(m.group(1)) % 23] == m.group(2):
-            _add(out, "national_id", m, "es_dni", m.group(1) + m.group(2))
+    if 2 in runs or 6 in runs:  # 6 digits written as 6, 2+4, 4+2 or 2+2+2
+        for m in _bounded(_NINO, text, _ALNUM):
+            _add(out, "national_id", m, "uk_nino", m.group().replace(" ", "").upper())
+    if max(runs, default=0) >= 8:  # 8 digits then the check letter
+        for m in _bounded(_DNI, text, _ALNUM):
+            if _DNI_LETTERS[int(m.group(1)) % 23] == m.group(2):
+                _add(out, "national_id", m, "es_dni", m.group(1) + m.group(2))
+
+
+def _phone_matches(text: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_bounded(_PHONE, text, _PHONE_BEFORE)``, found faster.
+
+    ``_PHONE`` begins with an optional prefix, so the engine would try it at every character. Instead the
+    digit-led ``_PHONE_CORE`` finds the next place where a number can be (at ``p``); no phone match starts
+    before ``p - 3``, so ``_PHONE`` is tried only at the few starts ``p - 3 .. p``. The first of those that
+    matches is exactly what ``_PHONE.search(text, pos)`` would return.
+    """
+    pos = 0
+    while True:
+        core = _PHONE_CORE.search(text, pos)
+        if core is None:
+            return
+        p = core.start()
+        m = None
+        for s in range(max(pos, p - _PHONE_PREFIX_MAX), p + 1):
+            # before p only the prefix characters can start a match (a digit there would have been p)
+            if s < p and text[s] not in "+0(":
+                continue
+            m = _PHONE.match(text, s)
+            if m is not None:
+                break
+        if m is None:
+            pos = p + 1  # no match starts in [pos, p]
+        elif _starts_token(text, m.start(), _PHONE_BEFORE):
+            yield m
+            pos = max(m.end(), m.start() + 1)
+        else:
+            pos = m.start() + 1
 
 
 def _phones(text: str, out: list[Entity]) -> None:
-    for m in _bounded(_PHONE, text, _PHONE_BEFORE):
+    for m in _phone_matches(text):
         raw = m.group()
         if raw.count("(") != raw.count(")"):
             if raw.startswith("(") and ")" not in raw:
                 continue
             if raw.count("(") > raw.count(")"):
                 continue
-        digits = re.sub(r"\D", "", raw)
+        digits = raw.translate(_DROP_SEPARATORS)  # a phone match is digits and "+( ).-" only
         international = raw.startswith("+") or raw.startswith("00")
         if international and raw.startswith("00"):
             digits = digits[2:]
@@ -373,7 +471,7 @@ def _phones(text: str, out: list[Entity]) -> None:
             continue
         if len(set(digits)) == 1 or (international and digits[0] == "0"):
             continue  # no country code starts with 0
-        groups = [g for g in re.split(r"[^\d]+", raw) if g]
+        groups = raw.translate(_SEPARATORS_TO_SPACE).split()
         if not international:
             if len(groups) == 1:
                 # a bare run of digits is a phone number only when the text says so just before it
@@ -390,6 +488,9 @@ def _phones(text: str, out: list[Entity]) -> None:
         _add(out, "phone", m, "e164" if international else "national", digits)
 
 
+_PRINTABLE_BYTES = bytes([9, 10, 13, *range(32, 127)])
+
+
 def _is_encoded_text(token: str) -> bool:
     """True when ``token`` is base64 of readable text (an encoded message, not a random secret)."""
     if len(token) % 4 == 1:
@@ -401,7 +502,7 @@ def _is_encoded_text(token: str) -> bool:
         return False
     if not raw:
         return False
-    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in raw)
+    printable = len(raw) - len(raw.translate(None, _PRINTABLE_BYTES))
     return printable / len(raw) > 0.95
 
 
@@ -411,8 +512,7 @@ def _secrets(text: str, out: list[Entity]) -> None:
             _add(out, "secret", m, "private_key", m.group())
     low = text.lower()
     if len(low) == len(text):  # lower() kept the offsets (it can change the length of a few letters)
-        starts = sorted({i for n in _ASSIGNED_NEEDLES for i in _find_all(low, n)})
-        for i in starts:
+        for i in _needle_starts(low):
             am = _ASSIGNED.match(low, i)
             if am is None or (i > 0 and low[i - 1].isalpha()):
                 continue
@@ -424,10 +524,22 @@ def _secrets(text: str, out: list[Entity]) -> None:
             long_mixed = len(value) >= 16 and entropy >= 3.5 and not value.isupper() and not value.islower()
             if random_looking or long_mixed:
                 _add_span(out, text, "secret", am.start(1), am.end(1), "assigned", value)
-    for word in _LONG_WORD.finditer(text):
-        for m in _TOKEN.finditer(text, word.start(), word.end()):
+    for start, end in _long_words(text):
+        for m in _TOKEN.finditer(text, start, end):
             if _token_bounded(text, m.start(), m.end()):
                 _high_entropy(text, m, out)
+
+
+def _long_words(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of the runs of >= 24 non-space characters (the matches of ``_LONG_WORD``), found by trying
+    only after each whitespace character and at the start of the text."""
+    if text.isascii() and b"x" * 24 not in text.encode("ascii").translate(_SPACE_OR_X):
+        return  # no run of 24 non-space characters
+    first = _LONG_WORD.match(text)
+    if first is not None:
+        yield first.span()
+    for m in _SPACE_LONG_WORD.finditer(text):
+        yield m.span(1)
 
 
 def _token_bounded(text: str, start: int, end: int) -> bool:
@@ -435,11 +547,11 @@ def _token_bounded(text: str, start: int, end: int) -> bool:
 
 
 def _high_entropy(text: str, m: re.Match[str], out: list[Entity]) -> None:
-    tok = m.group()
+    tok = m.group()  # ASCII only (``_TOKEN``), so case and digit tests can use str methods in C
     if (
-        any(c.islower() for c in tok)
-        and any(c.isupper() for c in tok)
-        and sum(c.isdigit() for c in tok) >= 2
+        tok.upper() != tok  # a lower-case letter
+        and tok.lower() != tok  # an upper-case letter
+        and len(tok) - len(tok.translate(_DROP_DIGITS)) >= 2
         and shannon_entropy(tok) >= 4.0
         and not _is_encoded_text(tok)
     ):
@@ -449,26 +561,61 @@ def _high_entropy(text: str, m: re.Match[str], out: list[Entity]) -> None:
 _ASSIGNED_NEEDLES = ("api", "secret", "client", "access", "auth", "token", "pass", "pwd", "private")
 
 
-def _find_all(text: str, needle: str) -> list[int]:
-    out, i = [], text.find(needle)
-    while i >= 0:
-        out.append(i)
-        i = text.find(needle, i + 1)
-    return out
+def _needle_starts(low: str) -> list[int]:
+    """Every index where one of ``_ASSIGNED_NEEDLES`` starts, in increasing order (overlaps included)."""
+    starts: set[int] = set()
+    for needle in _ASSIGNED_NEEDLES:
+        i = low.find(needle)
+        while i >= 0:
+            starts.add(i)
+            i = low.find(needle, i + 1)
+    return sorted(starts)
 
 
 _PLACEHOLDERS = frozenset({"********", "xxxxxxxx", "<redacted>", "redacted", "changeme", "password"})
 
 
-_API_KEY_NEEDLES = ("sk-", "sk_", "pk_", "rk_", "gh", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA",
-                    "AIPA", "AIza", "xox", "hooks.slack.com", "glpat-", "hf_", "npm_", "SG.", "eyJ")  # fmt: skip
+#: literal text that every match of each provider's pattern contains (a pattern is tried only when one of
+#: its needles occurs in the text)
+_API_KEY_NEEDLES: dict[str, tuple[str, ...]] = {
+    "anthropic": ("sk-ant-",),
+    "openai": ("sk-",),
+    "github": ("gh", "github_pat_"),
+    "aws_access_key": ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"),
+    "google": ("AIza",),
+    "slack": ("xox", "hooks.slack.com/services/"),
+    "stripe": ("_live_", "_test_"),
+    "gitlab": ("glpat-",),
+    "huggingface": ("hf_",),
+    "npm": ("npm_",),
+    "sendgrid": ("SG.",),
+    "jwt": ("eyJ",),
+}
+#: a character that every needle of the provider contains (checked first: one fast search)
+_API_KEY_GATES = {"anthropic": "-", "openai": "-", "github": "h", "aws_access_key": "A", "google": "z",
+                  "slack": "", "stripe": "_", "gitlab": "-", "huggingface": "_", "npm": "_", "sendgrid": "G",
+                  "jwt": "J"}  # fmt: skip
+#: (provider, pattern, a character every needle contains, needles), in ``_API_KEYS`` order
+_API_KEY_TABLE = [
+    (name, pat, _API_KEY_GATES[name], _API_KEY_NEEDLES[name]) for name, pat in _API_KEY_PATTERNS
+]
+
+
+def _contains_any(text: str, needles: tuple[str, ...]) -> bool:
+    """``any(n in text for n in needles)`` without a generator (called for every text)."""
+    for needle in needles:  # noqa: SIM110
+        if needle in text:
+            return True
+    return False
 
 
 def _api_keys(text: str, out: list[Entity]) -> None:
-    if not any(n in text for n in _API_KEY_NEEDLES):
-        return
     seen: set[int] = set()
-    for name, pat in _API_KEY_PATTERNS:
+    for name, pat, gate, needles in _API_KEY_TABLE:
+        # every match of the pattern contains one of its needles (each needle contains the gate character)
+        possible = gate in text and _contains_any(text, needles)
+        if not possible:
+            continue
         for m in _bounded(pat, text, _KEY_CHARS):
             if m.start() not in seen:
                 seen.add(m.start())
@@ -521,14 +668,18 @@ def detect(text: str, types: Iterable[str] | None = None) -> list[Entity]:
     if not text:
         return []
     found: list[Entity] = []
-    runs = [len(r) for r in _DIGIT_RUN.findall(text)]
+    runs = _digit_runs(text)
     n_digits = sum(runs)
+    run_lengths = frozenset(runs)
     for t in chosen:
         if t in _MIN_DIGITS and n_digits < _MIN_DIGITS[t]:
             continue  # every value of this type has at least that many digits
         if t == "ip_address" and not (_IPV4_HINT.search(text) or text.count(":") >= 2):
             continue
-        if t == "national_id" and not any(r in (2, 3, 6, 8, 9) for r in runs):
+        if t == "national_id":
+            if run_lengths.isdisjoint((2, 3, 6, 8, 9)):
+                continue
+            _national_ids(text, found, run_lengths)
             continue
         _DETECTORS[t](text, found)
     if types is not None:
