@@ -159,6 +159,7 @@ class Runner:
         self._cache_buffer: list[tuple[str, dict[str, Any]]] = []
         self._flush_now: asyncio.Event | None = None
         self._closing = False
+        self._max_buffer = max(4 * self.options.commit_every_n, 200)
         self._errors = 0
         self._rng = random.Random(self.options.seed)
         self._limiter = RateLimiter(
@@ -388,6 +389,11 @@ class Runner:
                     self._cache_buffer.append((item.key, output.to_dict()))
             scores = await self._score(item.case, output) if output.error is None else []
             self._add_result(item, output, scores, attempts)
+            if len(self._buffer) >= self._max_buffer:
+                # backpressure: a fast target must not outrun the store (memory would grow without bound)
+                await self._flush()
+            else:
+                await asyncio.sleep(0)  # a target that never awaits must still let the committer run
 
     async def _call(self, case: Case) -> tuple[Output, int]:
         target = self.plan.target
