@@ -196,11 +196,134 @@ def test_suite_files(file: str, ref: str, dataset: str, concurrency: int) -> Non
     suite = yaml.safe_load((BOT_DIR / file).read_text(encoding="utf-8"))
     assert suite["target"] == {"type": "python", "ref": ref}
     assert suite["dataset"] == dataset and (BOT_DIR / dataset).is_file()
-    assert {"contains", "token_f1", "latency"} <= set(suite["scorers"])
+    assert {"contains", "token_f1", "latency"} <= set(_scorer_names(suite["scorers"]))
     assert suite["concurrency"] == concurrency
     assert "min" in suite["thresholds"]["contains"]
     if file == "suite.yaml":
         assert suite["name"] == "support-bot"
+
+
+def _scorer_names(entries: list[Any]) -> list[str]:
+    """Scorer names of a suite's ``scorers:`` list (``- name`` or ``- name: {options}``)."""
+    return [e if isinstance(e, str) else next(iter(e)) for e in entries]
+
+
+def test_demo_suite_has_grounding_scorers_resolved_next_to_the_suite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay.suite import load_suite
+
+    monkeypatch.chdir(tmp_path)  # 'knowledge: kb' is relative to the suite file, not to the working dir
+    # loading the suite imports app.py as 'app' (the python target): undo that for the other tests
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    if "app" not in sys.modules:
+        monkeypatch.setitem(sys.modules, "app", None)
+        monkeypatch.delitem(sys.modules, "app")
+    suite = load_suite(BOT_DIR / "suite.yaml")
+    scorers = {s.name: s for s in suite.scorers}
+    assert {"faithfulness", "hallucination", "answer_relevancy", "abstention"} <= set(scorers)
+    assert scorers["hallucination"].knowledge_path == KB_DIR  # type: ignore[attr-defined]
+    thresholds = suite.config.thresholds
+    assert thresholds["contains"].min == 0.6
+    assert thresholds["hallucination"].max is not None and thresholds["abstention"].min is not None
+    # the abstention scorer reads metadata.answerable, which every demo case carries
+    assert all(isinstance(c.metadata.get("answerable"), bool) for c in suite.dataset.cases)
+
+
+@pytest.fixture(scope="module")
+def small_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three demo articles: enough evidence for the questions below, cheap to index in a test."""
+    folder = tmp_path_factory.mktemp("kb")
+    for name in ("data-trash-and-restoring-notes", "troubleshooting-missing-notes", "sync-device-limits"):
+        (folder / f"{name}.md").write_text((KB_DIR / f"{name}.md").read_text(encoding="utf-8"))
+    return folder
+
+
+def test_grounding_scorers_on_demo_answers(
+    app: ModuleType, small_kb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the demo's new metrics say about a faithful answer, a refusal and a made-up number."""
+    import asyncio
+    import dataclasses
+
+    from assay.scorer.factuality import Faithfulness, Hallucination
+    from assay.scorer.rag import Abstention
+
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
+    faithfulness, hallucination, abstention = (
+        Faithfulness(),
+        Hallucination(knowledge=str(small_kb)),
+        Abstention(),
+    )
+
+    def scores(case: Case, out: Output) -> tuple[Any, Any, Any]:
+        async def run() -> tuple[Any, Any, Any]:
+            return (
+                await faithfulness.score(case, out),
+                await hallucination.score(case, out),
+                await abstention.score(case, out),
+            )
+
+        return asyncio.run(run())
+
+    answerable = Case(
+        id="t", input="How many devices can I sync on the Free plan?", metadata={"answerable": True}
+    )
+    good = app.answer(answerable)
+    assert "2 devices" in good.text and good.text != app.REFUSAL
+    f, h, a = scores(answerable, good)
+    assert f.value == 1.0 and f.metadata["n_claims"] >= 1  # extractive: every claim is in its passages
+    assert h.value is False and a.value is True
+
+    # the same passages, but the answer changes the limit: both grounding metrics catch it
+    wrong = dataclasses.replace(good, text="On the Free plan you can sync notes on up to 5 devices.")
+    f, h, _ = scores(answerable, wrong)
+    assert f.value == 0.0 and h.value is True
+    assert "5 devices" in h.explanation and h.metadata["offending"][0]["label"] == "contradicted"
+
+    # a refusal asserts nothing: no claims to check (not a hallucination), and it is right only when the
+    # case is unanswerable
+    unanswerable = Case(id="u", input="Is there an Apple Watch app?", metadata={"answerable": False})
+    refusal = app.answer(unanswerable)
+    assert refusal.text == app.REFUSAL
+    f, h, a = scores(unanswerable, refusal)
+    assert f.value == 1.0 and f.metadata["n_claims"] == 0
+    assert h.value is False and a.value is True
+    assert scores(answerable, refusal)[2].value is False
+
+
+def test_a_second_run_reuses_the_embeddings_of_the_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warm demo is fast because passage, answer and question vectors persist between processes."""
+    import numpy as np
+
+    from assay.inference.embeddings import OnnxEmbedder, minilm_files
+
+    texts = ["Deleted notes stay in the Trash for 30 days.", "How long do notes stay in the Trash?", ""]
+    first = OnnxEmbedder(*minilm_files(), disk_cache=tmp_path / "emb")
+    a = first.embed(texts)
+    assert first.n_encoded == 3
+    second = OnnxEmbedder(*minilm_files(), disk_cache=tmp_path / "emb")  # a new process, in effect
+    b = second.embed([texts[1], "A new sentence.", texts[0]])
+    assert second.n_encoded == 1  # only the new sentence ran through the model
+    np.testing.assert_array_equal(b[0], a[1])
+    np.testing.assert_array_equal(b[2], a[0])
+    # another model (here: another truncation length) never reads these vectors
+    other = OnnxEmbedder(*minilm_files(), max_length=64, disk_cache=tmp_path / "emb")
+    other.embed(texts[:1])
+    assert other.n_encoded == 1 and len(list((tmp_path / "emb").glob("*.sqlite3"))) == 2
+    # a broken cache file is reported and bypassed, never fatal
+    names = [f.name for f in (tmp_path / "emb").glob("*.sqlite3")]
+    for f in (tmp_path / "emb").iterdir():
+        f.unlink()
+    for name in names:
+        (tmp_path / "emb" / name).write_bytes(b"not a database" * 100)
+    broken = OnnxEmbedder(*minilm_files(), disk_cache=tmp_path / "emb")
+    with caplog.at_level("WARNING"):
+        c = broken.embed(texts[:1])
+    assert broken.n_encoded == 1 and "embedding cache" in caplog.text
+    np.testing.assert_allclose(c[0], a[0], atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------- the assistant

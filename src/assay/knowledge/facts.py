@@ -396,9 +396,13 @@ def entity_in(entity: str, text: str) -> bool:
         True
         >>> entity_in("chicago", "In Denver, water boils at 95 degrees")
         False
+        >>> entity_in("(copy from device, date)", 'titled "(copy from DEVICE, DATE)"')
+        True
     """
     words = [_clean(w) for w in re.findall(r"[\w'’.-]+", text)]
     words = [w for w in words if w]
+    # the entity is normalised like the text: a quoted label keeps no brackets or commas to trip on
+    entity = " ".join(w for w in (_clean(w) for w in re.findall(r"[\w'’.-]+", entity)) if w) or entity
     parts = entity.split()
     low = " " + " ".join(words) + " "
     if f" {entity} " in low:

@@ -6,10 +6,16 @@ covers every passage's id and text, the chunking settings and the embedding mode
 the knowledge base rebuilds the index and nothing stale is ever used. BM25 (``bm25s``) is rebuilt in memory
 on load: it takes milliseconds for thousands of passages, much less than reading it back would save.
 
-The index also embeds each passage's *evidence units* (its sentences and list items, and its distinct
-content words) and
-stores them in the same cache; loading primes the embedder with them so claim verification against the
-knowledge base only has to embed the claims.
+The index also embeds each passage's *evidence units* (its sentences and list items, its whole text, and
+its distinct content words) and stores them in the same cache; loading primes the embedder with them so
+claim verification against the knowledge base only has to embed the claims.
+
+A passage's search vector is the word-count-weighted mean of its text's vector and its heading's (title
+and section) vector, renormalised: the text vector is needed anyway (the verifier compares claims with
+whole passages), so the heading costs a few words instead of a second pass over every passage. On the
+bundled demo's 125 questions with a gold article it ranks as well as embedding "heading: text" jointly
+(MRR 0.890 vs 0.886, hit@3 0.936 vs 0.944) without embedding every passage twice (once with its
+heading for search, once bare for verification).
 
 Example:
     >>> index = load_index("examples/support_bot/kb")               # doctest: +SKIP
@@ -45,7 +51,7 @@ __all__ = ["INDEX_FORMAT", "KnowledgeIndex", "SearchHit", "SearchMode", "cache_r
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = "assay-knowledge-index/2"
+INDEX_FORMAT = "assay-knowledge-index/3"
 SearchMode = Literal["hybrid", "bm25", "embedding"]
 _MODES = ("hybrid", "bm25", "embedding")
 _RRF_K = 60
@@ -103,22 +109,50 @@ class KnowledgeIndex:
         prime = getattr(embedder, "prime", None)
         if prime is not None and unit_texts:
             prime(unit_texts, unit_vectors)
-            prime([p.index_text for p in passages], vectors)
 
     def __len__(self) -> int:
         return len(self.passages)
 
     @classmethod
     def build(
-        cls, passages: list[Passage], embedder: Embedder, *, key: str = "", source: str = ""
+        cls,
+        passages: list[Passage],
+        embedder: Embedder,
+        *,
+        key: str = "",
+        source: str = "",
+        with_units: bool = True,
     ) -> KnowledgeIndex:
-        """Embed the passages and their evidence units (batched) and build the index in memory."""
-        found = {u for p in passages for u in evidence_units(p.text, window=1)}
-        # the passages' distinct content words too: the verifier compares a claim's unmatched words with them
-        found |= {w for p in passages for w in _WORD.findall(p.text.lower()) if w not in STOPWORDS}
+        """Embed the passages and their evidence units (one batched call) and build the index in memory.
+
+        ``with_units=False`` embeds only what search needs (each passage's text and heading): for an
+        index that retrieves but is not used as verification evidence.
+
+        Example:
+            >>> index = KnowledgeIndex.build(passages, default_embedder(), with_units=False)  # doctest: +SKIP
+            >>> index.search("refund window", k=1, mode="embedding")[0].passage.id           # doctest: +SKIP
+            'billing/refunds#0'
+        """
+        import numpy as np
+
+        found: set[str] = set()
+        if with_units:
+            found |= {u for p in passages for u in evidence_units(p.text, window=1)}
+            # the passages' distinct content words: the verifier compares a claim's unmatched words with them
+            found |= {w for p in passages for w in _WORD.findall(p.text.lower()) if w not in STOPWORDS}
+        heads = [_heading(p) for p in passages]
+        found |= {p.text for p in passages} | {h for h in heads if h}
         units = sorted(found)
-        vectors = embedder.embed([p.index_text for p in passages])
         unit_vectors = embedder.embed(units)
+        pos = {u: i for i, u in enumerate(units)}
+        text_vecs = unit_vectors[[pos[p.text] for p in passages]].astype(np.float64)
+        weights = np.array([[len(p.text.split())] for p in passages], dtype=np.float64)
+        mixed = text_vecs * np.maximum(weights, 1.0)
+        for i, h in enumerate(heads):
+            if h:
+                mixed[i] += len(h.split()) * unit_vectors[pos[h]]
+        norms = np.linalg.norm(mixed, axis=1, keepdims=True)
+        vectors = (mixed / np.maximum(norms, 1e-12)).astype(np.float32)
         return cls(
             passages,
             embedder=embedder,
@@ -209,6 +243,11 @@ class KnowledgeIndex:
                 ]
             )
         return results
+
+
+def _heading(p: Passage) -> str:
+    """What ``Passage.index_text`` prepends to the text: title and section, when the text lacks them."""
+    return " — ".join(x for x in (p.title, p.section) if x and x not in p.text[:80])
 
 
 # ------------------------------------------------------------------------------------ disk cache

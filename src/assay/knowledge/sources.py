@@ -62,7 +62,8 @@ class Passage:
 
     @property
     def index_text(self) -> str:
-        """The text BM25 and the embedder see: title and section prepended to the passage."""
+        """The text BM25 indexes: title and section prepended to the passage (embedding search mixes the
+        vectors of the two instead; see ``assay.knowledge.index``)."""
         head = " — ".join(p for p in (self.title, self.section) if p and p not in self.text[:80])
         return f"{head}: {self.text}" if head else self.text
 
@@ -242,7 +243,7 @@ def chunk_documents(docs: list[Document], *, max_words: int = 120) -> list[Passa
 
     Headings start a new passage and name its ``section``; paragraphs and list items are packed
     together until the next would exceed ``max_words``; a single over-long paragraph is split between
-    sentences. Fact documents (CSV rows) stay one passage each. Passage ids are ``"{doc_id}#{n}"``.
+    sentences; a table cut across passages repeats its header row at the top of each continuation. Fact documents (CSV rows) stay one passage each. Passage ids are ``"{doc_id}#{n}"``.
 
     Example:
         >>> d = Document(id="d", title="T", text="# T\\nA b.\\n\\n## S\\nC d. E f.")
@@ -268,6 +269,7 @@ def _chunk_text(doc: Document, max_words: int) -> list[Passage]:
     lines: list[str] = []
     words = 0
     last: tuple[int, str] = (-1, "")
+    header: tuple[int, str] | None = None  # (block, text) of the current table's first row
 
     def emit() -> None:
         if lines:
@@ -289,15 +291,31 @@ def _chunk_text(doc: Document, max_words: int) -> list[Passage]:
             section = "" if unit.text == doc.title else unit.text
             continue
         w = len(unit.text.split())
+        if unit.kind == "row" and last != (unit.block, "row"):
+            header = (unit.block, unit.text)  # a table's first row names its columns
         if lines and words + w > max_words:
             emit()
             words, last = 0, (-1, "")
+            # a table cut across passages repeats its header row: "| SYNC-417 | Device clock off |" means
+            # little without "| Code | Meaning | What to do |", to a reader and to claim verification alike
+            if (
+                unit.kind == "row"
+                and header is not None
+                and header[0] == unit.block
+                and header[1] != unit.text
+            ):
+                lines.append(f"| {header[1]} |")
+                words += len(header[1].split())
         if unit.kind == "item":
             lines.append(f"- {unit.text}")
         elif unit.kind == "row":
             lines.append(f"| {unit.text} |")
         elif lines and last == (unit.block, "sentence"):
             lines[-1] += " " + unit.text
+        elif lines and last[1] == "sentence":
+            # a new paragraph: keep the blank line, or re-splitting the passage (as verification does)
+            # would join "Base URL: https://x/v2" and "Authentication: ..." into one sentence
+            lines.extend(("", unit.text))
         else:
             lines.append(unit.text)
         words += w

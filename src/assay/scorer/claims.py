@@ -3,8 +3,8 @@
 ``extract_claims`` splits with ``assay.knowledge.text.split_units`` (robust to lists, abbreviations,
 decimals and amounts), joins a list's lead-in (``"You can pay with:"``) to each of its items so every item
 is a full claim, removes citation markers (``[doc-3]``, ``[1]``) but records the cited ids, and drops
-what asserts nothing: questions, greetings, offers of further help, headings, and fragments of fewer than
-three words.
+what asserts nothing: questions, greetings, offers of further help, first-person abstentions ("I couldn't
+find this in the help center."), headings, and fragments of fewer than three words.
 
 ``JudgeClaimExtractor`` asks any ``Target`` for atomic claims under a strict JSON schema (one repair
 attempt on invalid output; see ``assay.inference.judge``).
@@ -28,7 +28,14 @@ if TYPE_CHECKING:
     from assay.inference.judge import JudgeClient
     from assay.target.base import Target
 
-__all__ = ["CITATION_RE", "Claim", "JudgeClaimExtractor", "extract_claims", "strip_citations"]
+__all__ = [
+    "CITATION_RE",
+    "Claim",
+    "JudgeClaimExtractor",
+    "extract_claims",
+    "is_abstention",
+    "strip_citations",
+]
 
 #: citation markers: [doc-3], [3], [kb/refunds#0], [1, 2], [^2]; the ids are what is inside the brackets
 CITATION_RE = re.compile(r"\s?\[\^?([A-Za-z0-9_.:/#\-]+(?:\s*[,;]\s*[A-Za-z0-9_.:/#\-]+)*)\]")
@@ -70,13 +77,46 @@ def strip_citations(text: str) -> tuple[str, tuple[str, ...]]:
     return clean, tuple(ids)
 
 
+# A first-person decline ("I couldn't find this in the help center.", "Sorry, I can't help with that.")
+# asserts nothing about the world: an abstention has no claims to check. "We cannot refund a Pro plan" is
+# a claim (its subject is not the assistant declining), and so is a decline followed by "but ..." facts.
+_ABSTENTION = re.compile(
+    r"^(?:(?:sorry|unfortunately|apologies)[,!.]?\s+)?"
+    r"(?:i(?:'m| am)?\s+"
+    r"(?:(?:do not|don't|cannot|can't|could not|couldn't|was unable to|wasn't able to|am unable to|"
+    r"unable to|not able to|am not able to|did not|didn't)\s+"
+    r"(?:find|answer|help|know|say|tell|provide|locate|see|access|share|give|assist|confirm)\b"
+    r"|(?:don't|do not) have (?:any |enough )?(?:information|details|data)\b"
+    r"|not sure\b|afraid\b)"
+    # "we" declines only when it is about finding the answer: "We cannot refund ..." is a policy claim
+    r"|we\s+(?:could not|couldn't|cannot|can't|were unable to|weren't able to)\s+(?:find|locate|answer)\b)",
+    re.IGNORECASE,
+)
+_CONTRAST = re.compile(r"\b(?:but|however|although|though|except)\b", re.IGNORECASE)
+
+
+def is_abstention(sentence: str) -> bool:
+    """Whether a sentence only declines to answer (a first-person "I couldn't find ..."), asserting nothing.
+
+    Example:
+        >>> is_abstention("I couldn't find this in the Lumen Notes help center.")
+        True
+        >>> is_abstention("We cannot refund Pro plans after 30 days.")
+        False
+        >>> is_abstention("I can't find it, but Pro costs $8.")
+        False
+    """
+    s = sentence.strip().strip("*_ ").replace("’", "'")
+    return bool(_ABSTENTION.search(s)) and not _CONTRAST.search(s)
+
+
 def _is_claim(text: str) -> bool:
     t = text.strip().strip("*_ ")
     if len(re.findall(r"\w+", t)) < 3:
         return False
     if t.endswith("?"):
         return False
-    return not _NON_CLAIM.search(t)
+    return not _NON_CLAIM.search(t) and not is_abstention(t)
 
 
 def extract_claims(text: str) -> list[Claim]:

@@ -344,14 +344,16 @@ class Hallucination(_ClaimScorer):
     kind = "binary"
     higher_is_better = False
 
-    def __init__(self, *, count: str = "unsupported", **options: Any) -> None:
+    def __init__(self, *, count: str = "unsupported", base_dir: str | None = None, **options: Any) -> None:
+        # base_dir is named here, not left in **options: create_scorer passes the suite's folder only to
+        # factories whose signature names it, and 'knowledge: kb/' must resolve next to the suite file
         if count not in ("unsupported", "contradicted"):
             raise ScorerError(
                 f"scorer 'hallucination': option 'count' must be 'unsupported' or "
                 f"'contradicted', got {count!r}"
             )
         self.count = count
-        super().__init__(**options)
+        super().__init__(base_dir=base_dir, **options)
         self.options["count"] = count
 
     async def score(self, case: Case, output: Output) -> Score:

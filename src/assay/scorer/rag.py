@@ -339,11 +339,14 @@ class CitationAccuracy(_VerifyingScorer):
 
     requires = frozenset({"contexts"})
 
-    def __init__(self, *, require_citations: bool = False, **options: Any) -> None:
+    def __init__(
+        self, *, require_citations: bool = False, base_dir: str | None = None, **options: Any
+    ) -> None:
+        # base_dir is named so create_scorer passes the suite's folder (for a relative 'nli_model')
         if not isinstance(require_citations, bool):
             raise ScorerError("scorer 'citation_accuracy': option 'require_citations' must be true or false")
         self.require_citations = require_citations
-        super().__init__(require_citations=require_citations, **options)
+        super().__init__(require_citations=require_citations, base_dir=base_dir, **options)
 
     @staticmethod
     def _resolve(marker: str, contexts: Sequence[Doc]) -> Doc | None:
