@@ -48,7 +48,7 @@ class ViewCache:
     """Recently built run views, keyed by run, status, result count and the run's human labels."""
 
     def __init__(self, size: int = 16) -> None:
-        self._items: OrderedDict[tuple[str, str, int], RunView] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, int, str], RunView] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
 
