@@ -383,7 +383,9 @@ def _split_field(field: str | None) -> tuple[str | int, ...]:
 
 def _new_scorer(kind: str, name: str | None, options: dict[str, Any], base_dir: Path) -> Scorer:
     if "base_dir" in options:
-        raise ConfigError("'base_dir' is set by assay (the suite file's folder); remove it", field="scorers.base_dir")
+        raise ConfigError(
+            "'base_dir' is set by assay (the suite file's folder); remove it", field="scorers.base_dir"
+        )
     named = {"name": name} if name is not None else {}
     return create_scorer(kind, base_dir=base_dir, **named, **options)
 

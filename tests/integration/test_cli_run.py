@@ -246,7 +246,10 @@ def test_ctrl_c_commits_prints_the_resume_command_and_resume_finishes(tmp_path: 
         suite = write_suite(tmp_path, url, n, concurrency=4)
         proc = subprocess.Popen(
             [*ASSAY, "run", str(suite), "--store", f"sqlite:///{db}", "--run-id", "INT1", "-q"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and sum(prompts(log).values()) < 20:

@@ -33,7 +33,9 @@ def test_binary_agreement_equals_scikit_learn() -> None:
     judge = _noisy(truth, 0.3, rng, [0, 1])
     human = _noisy(truth, 0.1, rng, [0, 1])
     ids = [f"i{k}" for k in range(120)]
-    r = agreement_from_values(dict(zip(ids, judge, strict=False)), [(i, "ana", h) for i, h in zip(ids, human, strict=False)])
+    r = agreement_from_values(
+        dict(zip(ids, judge, strict=False)), [(i, "ana", h) for i, h in zip(ids, human, strict=False)]
+    )
     assert r.n == 120
     assert r.cohen_kappa == pytest.approx(cohen_kappa_score(judge, human), abs=1e-12)
     assert r.confusion["matrix"] == sk_confusion_matrix(judge, human, labels=[0, 1]).tolist()
@@ -52,7 +54,9 @@ def test_ordinal_agreement_weighted_kappa_equals_scikit_learn() -> None:
     judge = [min(5, max(1, t + rng.choice([-1, 0, 0, 1]))) for t in truth]
     human = truth
     ids = [f"i{k}" for k in range(80)]
-    r = agreement_from_values(dict(zip(ids, judge, strict=False)), [(i, "ana", h) for i, h in zip(ids, human, strict=False)])
+    r = agreement_from_values(
+        dict(zip(ids, judge, strict=False)), [(i, "ana", h) for i, h in zip(ids, human, strict=False)]
+    )
     assert r.cohen_kappa == pytest.approx(cohen_kappa_score(judge, human))
     assert r.weighted_kappa == pytest.approx(cohen_kappa_score(judge, human, weights="quadratic"))
     assert r.levels == [1.0, 2.0, 3.0, 4.0, 5.0]
@@ -71,7 +75,9 @@ def test_inter_annotator_ceiling_and_consensus() -> None:
     ann_a = _noisy(truth, 0.2, rng, [0, 1])
     ann_b = _noisy(truth, 0.2, rng, [0, 1])
     ids = [f"i{k}" for k in range(60)]
-    labels = [(i, "a", v) for i, v in zip(ids, ann_a, strict=False)] + [(i, "b", v) for i, v in zip(ids[:30], ann_b[:30], strict=False)]
+    labels = [(i, "a", v) for i, v in zip(ids, ann_a, strict=False)] + [
+        (i, "b", v) for i, v in zip(ids[:30], ann_b[:30], strict=False)
+    ]
     r = agreement_from_values(dict(zip(ids, truth, strict=False)), labels)
     inter = r.inter_annotator
     assert inter["n_items"] == 30 and inter["n_annotators"] == 2
@@ -88,7 +94,9 @@ def test_verdicts() -> None:
     assert agreement_from_values(dict(zip(ids, truth, strict=False)), labels).verdict == "fit"
     coin = [int(rng.random() < 0.5) for _ in ids]
     assert agreement_from_values(dict(zip(ids, coin, strict=False)), labels).verdict == "unfit"
-    assert agreement_from_values(dict(zip(ids[:10], truth[:10], strict=False)), labels).verdict == "insufficient"
+    assert (
+        agreement_from_values(dict(zip(ids[:10], truth[:10], strict=False)), labels).verdict == "insufficient"
+    )
     const = agreement_from_values({i: 1 for i in ids}, labels)
     assert const.correlation is None and any("correlation" in n for n in const.notes)  # undefined, not NaN
     with pytest.raises(ConfigError):
