@@ -40,10 +40,13 @@ def _load(name: str) -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(pytestconfig: pytest.Config) -> Path:
+def cache_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Embeddings are deterministic and keyed by content: share them across test runs (pytest's cache
     # folder) so only the first run pays for embedding the assistant's passages.
-    return Path(pytestconfig.cache.mkdir("assay-rag-matrix-cache"))
+    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
+    if cache is None:
+        return tmp_path_factory.mktemp("assay-rag-matrix-cache")
+    return Path(cache.mkdir("assay-rag-matrix-cache"))
 
 
 @pytest.fixture()
