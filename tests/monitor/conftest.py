@@ -11,32 +11,12 @@ from typing import Any
 import pytest
 
 from assay.store import Store, open_store
-from tests.store.conftest import NO_POSTGRES, POSTGRES_URL, reset_postgres
+
+# the store tests' backend-parametrised fixtures (SQLite, and PostgreSQL when configured)
+from tests.store.conftest import store, store_url  # noqa: F401
 
 T0 = datetime(2025, 3, 1, 0, 0, 0, tzinfo=UTC)
 KEY = b"test-key"
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)),
-    ]
-)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/store/assay.db"
-    reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = open_store(store_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
