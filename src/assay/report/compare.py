@@ -203,44 +203,34 @@ def compare_runs(
             n = len(cases)
             bmean = sum(xs) / n if n else None
             omean = sum(ys) / n if n else None
+            diff: float | None
+            lo: float | None
+            hi: float | None
+            p: float | None
+            test: str | None
             if n >= 2:
                 diff, lo, hi, p, test = _test(bcol.kind, single, xs, ys)
-                raw.append(
-                    MetricComparison(
-                        other.run_id,
-                        name,
-                        bcol.kind,
-                        bcol.higher_is_better,
-                        n,
-                        unpaired,
-                        bmean,
-                        omean,
-                        diff,
-                        lo,
-                        hi,
-                        p,
-                        test,
-                    )
-                )
-            else:
-                raw.append(
-                    MetricComparison(
-                        other.run_id,
-                        name,
-                        bcol.kind,
-                        bcol.higher_is_better,
-                        n,
-                        unpaired,
-                        bmean,
-                        omean,
-                        None if bmean is None or omean is None else omean - bmean,
-                        None,
-                        None,
-                        None,
-                        None,
-                    )
-                )
+            else:  # too few pairs to test: show the raw difference only
+                diff = None if bmean is None or omean is None else omean - bmean
+                lo = hi = p = test = None
                 warnings.append(f"{name}: fewer than 2 paired cases with run {other.run_id}; not tested")
+            raw.append(
+                MetricComparison(
+                    other.run_id,
+                    name,
+                    bcol.kind,
+                    bcol.higher_is_better,
+                    n,
+                    unpaired,
+                    bmean,
+                    omean,
+                    diff,
+                    lo,
+                    hi,
+                    p,
+                    test,
+                )
+            )
             if bcol.kind == "binary":
                 counts = {"regressed": 0, "improved": 0}
                 hib = bcol.higher_is_better
