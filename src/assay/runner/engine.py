@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from assay.runner.limits import RateLimiter, backoff_delay
+from assay.runner.limits import RateLimiter
+from assay.runner.process import CaseProcessor, Executor, score_names
 from assay.runner.summary import MetricAccumulator, RunSummary, TokensSummary, evaluate_thresholds
 from assay.scorer.base import Scorer
 from assay.store import ResultRecord, RunRecord, Store
 from assay.target.base import Target
-from assay.types import Case, ConfigError, Output, Score, TargetError
+from assay.types import Case, ConfigError, Output, Score
 
 __all__ = ["ProgressSink", "RunOptions", "RunPlan", "Runner", "cache_key", "check_requirements"]
 
@@ -108,12 +109,6 @@ def check_requirements(cases: Sequence[Case], scorers: Sequence[Scorer]) -> None
                 )
 
 
-def score_names(scorer: Scorer) -> list[str]:
-    """The metric names a scorer produces (``score_names`` attribute when it emits several)."""
-    names = getattr(scorer, "score_names", None)
-    return list(names) if names else [scorer.name]
-
-
 def cache_key(target_spec: Mapping[str, Any], case: Case) -> str:
     """Response-cache key: the target's spec (model, params …) plus what the target sees of the case."""
     d = case.to_dict()
@@ -144,6 +139,7 @@ class Runner:
         options: RunOptions | None = None,
         *,
         progress: ProgressSink | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.plan = plan
         self.store = store
@@ -166,10 +162,11 @@ class Runner:
             requests_per_min=self.options.requests_per_min, tokens_per_min=self.options.tokens_per_min
         )
         self._target_spec: dict[str, Any] = plan.target.spec()
-        self._max_attempts = max(1, int(getattr(plan.target, "max_attempts", 1) or 1))
-        timeout_s = getattr(plan.target, "timeout_s", None)
-        # a guard above the target's own per-attempt timeout, for targets that do not enforce one
-        self._guard_s: float | None = float(timeout_s) + 1.0 if timeout_s else None
+        #: what runs each item: by default in this process; ``assay.runner.ray_engine`` runs them on Ray
+        self._local = CaseProcessor(
+            plan.target, plan.scorers, limiter=self._limiter, rng=self._rng, stopping=lambda: self.stopping
+        )
+        self.executor: Executor = executor or self._local
 
     # ------------------------------------------------------------------ control
     def request_stop(self, reason: str = "interrupted") -> None:
@@ -250,6 +247,8 @@ class Runner:
             await self._flush()
             if self.progress:
                 self.progress.finish()
+            with contextlib.suppress(Exception):
+                await self.executor.aclose()
             for resource in (plan.target, *plan.scorers):  # targets and judge-backed scorers hold clients
                 closer = getattr(resource, "aclose", None)
                 if closer is not None:
@@ -383,65 +382,17 @@ class Runner:
                 return
             if item.cached is not None:
                 output, attempts = item.cached, 0
+                scores = await self._local.score(item.case, output)  # cached outputs are scored here
             else:
-                output, attempts = await self._call(item.case)
+                output, scores, attempts = await self.executor.process(item.case)
                 if output.error is None and item.key is not None:
                     self._cache_buffer.append((item.key, output.to_dict()))
-            scores = await self._score(item.case, output) if output.error is None else []
             self._add_result(item, output, scores, attempts)
             if len(self._buffer) >= self._max_buffer:
                 # backpressure: a fast target must not outrun the store (memory would grow without bound)
                 await self._flush()
             else:
                 await asyncio.sleep(0)  # a target that never awaits must still let the committer run
-
-    async def _call(self, case: Case) -> tuple[Output, int]:
-        target = self.plan.target
-        attempt = 0
-        while True:
-            attempt += 1
-            await self._limiter.acquire()
-            try:
-                if self._guard_s is not None:
-                    async with asyncio.timeout(self._guard_s):
-                        output = await target(case)
-                else:
-                    output = await target(case)
-            except TimeoutError:
-                output = Output(
-                    error=TargetError("timeout", f"no answer within {self._guard_s:.1f}s", retryable=True)
-                )
-            except Exception as exc:  # a target must not raise; if it does, it is a per-case failure
-                output = Output(
-                    error=TargetError(
-                        "target_exception", f"{type(exc).__name__}: {exc}"[:2000], retryable=False
-                    )
-                )
-            if output.usage is not None:
-                self._limiter.record_tokens(output.usage.total_tokens)
-            err = output.error
-            if err is None or not err.retryable or attempt >= self._max_attempts or self.stopping:
-                return output, attempt
-            delay = backoff_delay(attempt=attempt, retry_after=err.retry_after, rng=self._rng)
-            log.debug("case %s attempt %d failed (%s); retrying in %.2fs", case.id, attempt, err, delay)
-            await asyncio.sleep(delay)
-
-    async def _score(self, case: Case, output: Output) -> list[Score]:
-        scores: list[Score] = []
-        for scorer in self.plan.scorers:
-            try:
-                result = await scorer.score(case, output)
-            except Exception as exc:  # a scorer bug is a per-item scorer error, never a crash or a 0
-                log.debug("scorer %s failed on %s", scorer.name, case.id, exc_info=True)
-                scores.extend(
-                    Score.failed(n, f"{type(exc).__name__}: {exc}"[:2000]) for n in score_names(scorer)
-                )
-                continue
-            if isinstance(result, Score):
-                scores.append(result)
-            else:
-                scores.extend(result)
-        return scores
 
     def _add_result(self, item: _Item, output: Output, scores: list[Score], attempts: int) -> None:
         err = output.error
