@@ -6,6 +6,7 @@ Backend-generic tests take the ``store`` fixture and run on SQLite and (when con
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import sqlite3
 import subprocess
@@ -434,6 +435,19 @@ def test_iter_results_streams_in_insertion_order(store: Store, new_run: Any, new
     assert list(store.iter_results("ghost")) == []
     with pytest.raises(ValueError, match="batch_size"):
         list(store.iter_results("r1", batch_size=0))
+
+
+def test_iter_results_without_payload_keeps_every_other_field(
+    store: Store, new_run: Any, new_result: Any
+) -> None:
+    store.create_run(new_run("r1"))
+    store.add_results([new_result("r1", f"c{i}") for i in range(5)])
+    full = list(store.iter_results("r1", batch_size=2))
+    lean = list(store.iter_results("r1", batch_size=2, payload=False))
+    assert full[0].case and full[0].output  # the fixture stores both
+    assert all(r.case == {} and r.output == {} for r in lean)
+    strip = [dataclasses.replace(r, case={}, output={}) for r in full]
+    assert lean == strip
 
 
 def test_iter_results_pages_and_holds_no_connection(store: Store, new_run: Any, new_result: Any) -> None:

@@ -10,16 +10,21 @@ Example:
     ... )
     >>> summary.metrics["exact_match"].mean                              # doctest: +SKIP
     1.0
+
+``engine="ray"`` runs the target calls and scoring on Ray actors (``assay.runner.ray_engine``); the
+feeding, cache, store and summary stay in this process. ``ray_address`` connects to an existing cluster
+(``"auto"``, ``"ray://host:10001"``); without it a local cluster is started for the run.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay.runner.engine import ProgressSink, Runner, RunOptions, RunPlan
+from assay.runner.engine import ProgressSink, Runner, RunOptions, RunPlan, check_requirements
 from assay.runner.provenance import environment_provenance
 from assay.runner.summary import RunSummary
 from assay.scorer.base import Scorer, create_scorer
@@ -31,6 +36,9 @@ if TYPE_CHECKING:
     from assay.suite import Suite
 
 __all__ = ["aevaluate", "evaluate", "plan_from_suite", "run_plan"]
+
+#: a picklable zero-argument callable returning ``(target, scorers)``, built on each Ray actor
+ComponentsFactory = Callable[[], tuple[Target, list[Scorer]]]
 
 
 def _dataset_sha256(cases: Sequence[Case]) -> str:
@@ -75,10 +83,54 @@ async def run_plan(
     run_id: str | None = None,
     resume: str | None = None,
     progress: ProgressSink | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
+    components: ComponentsFactory | None = None,
+    on_start: Callable[[Runner], None] | None = None,
 ) -> RunSummary:
-    """Run a plan to completion (or interruption) and return its summary."""
-    runner = Runner(plan, store, options, progress=progress)
-    return await runner.run(run_id=run_id, resume=resume)
+    """Run a plan to completion (or interruption) and return its summary.
+
+    ``engine`` is ``"local"`` (this process) or ``"ray"``: ``ray_actors`` actors (default 2) on the
+    cluster at ``ray_address`` (default: a local cluster started for the run) each build the target and
+    scorers with ``components`` (default: the plan's own objects, sent with cloudpickle). The engine is
+    recorded in the run's config. Raises ``ConfigError`` for an unknown engine or a Ray that cannot start.
+    ``on_start(runner)`` is called once the engine is up, just before the run starts (the CLI uses it
+    to route Ctrl-C to ``runner.request_stop``).
+
+    Example:
+        >>> summary = await run_plan(plan, store, RunOptions(), engine="ray", ray_actors=4)  # doctest: +SKIP
+    """
+    from assay.runner.ray_engine import ObjectComponents, executor_for
+
+    executor = executor_for(
+        engine,
+        factory=components or ObjectComponents(plan.target, tuple(plan.scorers)),
+        concurrency=options.concurrency,
+        requests_per_min=options.requests_per_min,
+        tokens_per_min=options.tokens_per_min,
+        seed=options.seed,
+        store_url=store.url,
+        address=ray_address,
+        n_actors=ray_actors,
+        expected_spec=plan.target.spec() if engine == "ray" else None,
+    )
+    engine_config = executor.describe() if executor is not None else {"engine": "local"}
+    plan = dataclasses.replace(plan, config={**plan.config, **engine_config})
+    runner = Runner(plan, store, options, progress=progress, executor=executor)
+    if executor is None:
+        if on_start is not None:
+            on_start(runner)
+        return await runner.run(run_id=run_id, resume=resume)
+    check_requirements(plan.cases, plan.scorers)  # a bad plan fails before a cluster is started
+    executor.stopping = lambda: runner.stopping
+    try:
+        await executor.start()
+        if on_start is not None:
+            on_start(runner)
+        return await runner.run(run_id=run_id, resume=resume)
+    finally:
+        await executor.aclose()  # the runner closes it too; closing twice is harmless
 
 
 def _coerce_cases(dataset: Any) -> list[Case]:
@@ -149,8 +201,14 @@ async def aevaluate(
     tokens_per_min: float | None = None,
     run_id: str | None = None,
     progress: ProgressSink | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
 ) -> RunSummary:
     """Async form of :func:`evaluate`."""
+    from assay.runner.ray_engine import EvaluateComponents, check_engine
+
+    check_engine(engine)
     cases = _coerce_cases(dataset)
     the_target = _coerce_target(target)
     the_scorers = _coerce_scorers(scorers)
@@ -179,7 +237,17 @@ async def aevaluate(
         tokens_per_min=tokens_per_min,
     )
     try:
-        return await run_plan(plan, the_store, options, run_id=run_id, progress=progress)
+        return await run_plan(
+            plan,
+            the_store,
+            options,
+            run_id=run_id,
+            progress=progress,
+            engine=engine,
+            ray_address=ray_address,
+            ray_actors=ray_actors,
+            components=EvaluateComponents(target, tuple(scorers)) if engine == "ray" else None,
+        )
     finally:
         if own_store:
             the_store.close()
@@ -192,6 +260,8 @@ def evaluate(dataset: Any, target: Any, scorers: Sequence[Any], **kwargs: Any) -
     ``target``: a ``Target``, a mapping like the suite file's ``target:`` section, or a plain function
     (str in, str or ``Output`` out). ``scorers``: names, ``{name: {options}}`` mappings or ``Scorer``s.
     Keyword options are those of :func:`aevaluate` (store, concurrency, repeats, thresholds …).
+    ``engine="ray"`` (with ``ray_address``, ``ray_actors``) runs the calls on Ray actors; the target and
+    scorers are rebuilt there from names and mappings, or sent with cloudpickle (objects must pickle).
     Inside a running event loop (e.g. Jupyter) it runs on its own loop in a worker thread; async code
     can ``await aevaluate(...)`` instead.
     """

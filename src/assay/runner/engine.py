@@ -332,7 +332,7 @@ class Runner:
             )
 
     def _count_stored_errors(self, run_id: str) -> int:
-        return sum(1 for r in self.store.iter_results(run_id) if r.error_kind is not None)
+        return sum(1 for r in self.store.iter_results(run_id, payload=False) if r.error_kind is not None)
 
     async def _store_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         assert self._store_lock is not None
@@ -474,7 +474,7 @@ class Runner:
     def _summarise(self, total: int, duration_s: float) -> RunSummary:
         assert self.run_id is not None
         acc = MetricAccumulator()
-        for r in self.store.iter_results(self.run_id):
+        for r in self.store.iter_results(self.run_id, payload=False):
             acc.add_result(
                 case_id=r.case_id,
                 scores=r.scores,

@@ -66,8 +66,9 @@ class CaseProcessor:
         self._stopping = stopping or (lambda: False)
         self._max_attempts = max(1, int(getattr(target, "max_attempts", 1) or 1))
         timeout_s = getattr(target, "timeout_s", None)
-        # a guard above the target's own per-attempt timeout, for targets that do not enforce one
-        self._guard_s: float | None = float(timeout_s) + 1.0 if timeout_s else None
+        # a guard above the target's own per-attempt timeout, for targets that do not say they enforce it
+        own = bool(getattr(target, "enforces_timeout", False))
+        self._guard_s: float | None = float(timeout_s) + 1.0 if timeout_s and not own else None
         self._names = [score_names(s) for s in self.scorers]
 
     async def process(self, case: Case) -> tuple[Output, list[Score], int]:

@@ -266,6 +266,9 @@ class OpenAITarget:
         ('m', 30.0, 4)
     """
 
+    #: each attempt is bounded by ``timeout_s`` here, so the runner adds no guard of its own
+    enforces_timeout = True
+
     def __init__(self, *, base_dir: Path | None = None, **options: Any) -> None:
         opts = parse_options(OpenAIOptions, options, target="openai")
         self.base_url = opts.base_url

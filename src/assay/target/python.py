@@ -206,6 +206,9 @@ class PythonTarget:
         'hi'
     """
 
+    #: each attempt is bounded by ``timeout_s`` here, so the runner adds no guard of its own
+    enforces_timeout = True
+
     def __init__(self, *, base_dir: Path | None = None, **options: Any) -> None:
         opts = parse_options(PythonOptions, options, target="python")
         self.ref = opts.ref
