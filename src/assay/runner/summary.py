@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assay.aggregates import MeanWithCI, Percentiles
+
 __all__ = [
     "JudgeUsage",
     "LatencySummary",
@@ -34,27 +36,14 @@ __all__ = [
 SUMMARY_VERSION = 1
 
 
-class MetricSummary(BaseModel):
+class MetricSummary(MeanWithCI):
     """One metric over a run: mean with a 95% interval, how many values and how many failures."""
 
-    model_config = ConfigDict(extra="forbid")
-    mean: float | None = Field(description="Mean over scored items (a rate for binary metrics).")
-    ci_low: float | None = Field(description="Lower end of the 95% interval.")
-    ci_high: float | None = Field(description="Upper end of the 95% interval.")
-    n: int = Field(description="Items with a value.")
-    n_errors: int = Field(description="Items without a value: the target call failed or the scorer failed.")
-    kind: str = Field(default="continuous", description="binary | proportion | continuous")
-    higher_is_better: bool = True
     ci_method: str | None = Field(default=None, description="wilson | bootstrap-bca | clustered-bootstrap")
 
 
-class LatencySummary(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    p50: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    mean: float | None = None
-    n: int = 0
+#: latency percentiles over a run's successful calls (the same shape a monitoring window reports)
+LatencySummary = Percentiles
 
 
 class TokensSummary(BaseModel):
