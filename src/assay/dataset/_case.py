@@ -117,14 +117,27 @@ def jsonable(value: Any, path: Path_ = ()) -> Any:
     binary values and other objects with no JSON form. ``Message``/``Doc`` objects pass through for the
     input/context validators.
     """
-    if value is None or isinstance(value, str | bool | int):
+    t = type(value)
+    if t is str or value is None or t is int or t is bool:  # the common cases first, by exact type
+        return value
+    if t is dict:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if type(k) is not str and not isinstance(k, str | int | float | bool):
+                raise RowError(f"object keys must be strings, got {type_name(k)}", path)
+            tv = type(v)
+            out[str(k)] = (
+                v if tv is str or v is None or tv is int or tv is bool else jsonable(v, (*path, str(k)))
+            )
+        return out
+    if isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise RowError(f"{value} is not allowed in a dataset (use null for 'no value')", path)
         return value
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
+        out = {}
         for k, v in value.items():
             if not isinstance(k, str | int | float | bool):
                 raise RowError(f"object keys must be strings, got {type_name(k)}", path)
