@@ -3,10 +3,13 @@
 Both analysis commands work on the store (a queue or a run) or on plain files, so teams can bring scores
 from elsewhere::
 
-    assay agreement QUEUE_OR_RUN [--json]
+    assay agreement RUN_ID|QUEUE [--label-queue Q] [--scorer NAME] [--json]
     assay agreement --judged judged.jsonl --labels labels.jsonl --json
-    assay estimate QUEUE [--scorer NAME] [--json]
+    assay estimate RUN_ID|QUEUE [--scorer NAME] [--label-queue Q] [--json]
     assay estimate --judged judged.jsonl --labels labels.jsonl --json
+
+A run id may be a unique prefix, as ``assay show`` takes. A run's labels are those of the queue(s) sampled
+from it; a run without any says which command builds a queue.
 
 ``judged.jsonl`` lines are ``{"item_id", "value"}``; ``labels.jsonl`` lines are ``{"item_id", "value"}``
 with optional ``annotator`` (and ``inclusion_prob`` for weighted estimates).
@@ -42,10 +45,44 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+def _resolve(st: Any, source: str | None, label_queue: str | None) -> tuple[Any, Any]:
+    """``(queue, run)`` named by the argument and ``--label-queue`` (either may be None)."""
+    from assay.label.runs import find_queue_or_run
+    from assay.store.labels import LabelStore, QueueRecord
+
+    if source is None:
+        if label_queue is None:
+            fail("give a run id or a queue, or --judged and --labels")
+        return LabelStore(st).find_queue(label_queue or ""), None
+    found = find_queue_or_run(st, source)
+    if isinstance(found, QueueRecord):
+        if label_queue is not None:
+            fail(f"{source!r} is a label queue already; --label-queue goes with a run id")
+        return found, None
+    return None, found
+
+
+def _no_labels_check(st: Any, run: Any, store: str | None, label_queue: str | None) -> None:
+    """Fail with the exact commands that create a queue when the run has no human labels at all."""
+    from assay.label.runs import no_labels_message, run_labels
+
+    if label_queue is not None:
+        return
+    found = run_labels(st, run.run_id)
+    if not found.has_labels:
+        fail(no_labels_message(found, store_arg=store))
+
+
 @app.command("agreement")
 @handle_errors
 def agreement_command(
-    source: str | None = typer.Argument(None, help="A label queue (id or name) or a run id."),
+    source: str | None = typer.Argument(
+        None, help="A run id (or unique prefix) or a label queue (id or name)."
+    ),
+    label_queue: str | None = typer.Option(
+        None, "--label-queue", help="With a run: only the labels of this queue sampled from it."
+    ),
+    scorer: str | None = typer.Option(None, "--scorer", help="Only this scorer (default: every scorer)."),
     judged: Path | None = typer.Option(
         None, "--judged", help="JSONL of {item_id, value}: a scorer's values."
     ),
@@ -54,7 +91,10 @@ def agreement_command(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Per scorer: agreement with human labels (kappa, alpha, correlation, confusion) and a verdict."""
+    """Per scorer: agreement with human labels (kappa, alpha, correlation, confusion) and a verdict.
+
+    With a run id, every human label of the run's results counts (any queue, or only --label-queue).
+    """
     from assay.label.agreement import agreement_for_queue, agreement_for_run, agreement_from_values
 
     plain = _plain_inputs(judged, labels)
@@ -67,26 +107,32 @@ def agreement_command(
         else:
             _print_agreement([report])
         return
-    if not source:
-        fail("give a queue or run id, or --judged and --labels")
-    assert source is not None
-    from assay.store.labels import LabelStore
-    from assay.types import StoreError
-
     st = open_store_or_fail(store)
     try:
-        try:
-            LabelStore(st).find_queue(source)
-            reports = agreement_for_queue(st, source, label_name=label_name)
-            kind = "queue"
-        except StoreError:
-            reports = agreement_for_run(st, source, label_name=label_name)
-            kind = "run"
+        queue, run = _resolve(st, source, label_queue)
+        if run is not None:
+            _no_labels_check(st, run, store, label_queue)
+            reports = agreement_for_run(st, run.run_id, label_name=label_name, queue=label_queue)
+            head: dict[str, Any] = {"kind": "run", "run_id": run.run_id}
+            if label_queue is not None:
+                from assay.store.labels import LabelStore
+
+                head["queue_id"] = LabelStore(st).find_queue(label_queue).queue_id
+        else:
+            reports = agreement_for_queue(st, queue.queue_id, label_name=label_name)
+            head = {"kind": "queue", "queue_id": queue.queue_id, "run_id": queue.source.get("run_id")}
     finally:
         st.close()
+    if scorer is not None:
+        known = [r.scorer for r in reports]
+        reports = [r for r in reports if r.scorer == scorer]
+        if not reports:
+            fail(
+                f"no scorer {scorer!r} has values on the labelled items; scorers: {', '.join(known) or '(none)'}"
+            )
     if as_json:
         typer.echo(
-            json.dumps({"source": source, "kind": kind, "scorers": [r.to_dict() for r in reports]}, indent=2)
+            json.dumps({"source": source, **head, "scorers": [r.to_dict() for r in reports]}, indent=2)
         )
     else:
         _print_agreement(reports)
@@ -132,9 +178,17 @@ def _print_agreement(reports: list[Any]) -> None:
 @app.command("estimate")
 @handle_errors
 def estimate_command(
-    queue: str | None = typer.Argument(None, help="A label queue (id or name)."),
+    source: str | None = typer.Argument(
+        None, help="A run id (or unique prefix) or a label queue (id or name)."
+    ),
     scorer: str | None = typer.Option(
         None, "--scorer", help="The scorer (judge) whose values are corrected."
+    ),
+    label_queue: str | None = typer.Option(
+        None, "--label-queue", help="With a run: the queue sampled from it whose labels to use."
+    ),
+    label_name: str | None = typer.Option(
+        None, "--label-name", help="Which human label (default: the one the queue asks for)."
     ),
     judged: Path | None = typer.Option(
         None, "--judged", help="JSONL of {item_id, value}: judge values on ALL items."
@@ -147,7 +201,12 @@ def estimate_command(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """A metric from all judged items plus the human-labelled subset (PPI), beside judge-only and human-only."""
+    """A metric from all judged items plus the human-labelled subset (PPI), beside judge-only and human-only.
+
+    With a run id: the labels of the run's labelled queue (or --label-queue) against the run's scores.
+    """
+    from dataclasses import replace
+
     from assay.label.agreement import consensus
     from assay.label.estimate import estimate_for_queue, estimate_from_values
     from assay.label.io import read_inclusion_probs
@@ -168,25 +227,38 @@ def estimate_command(
             confidence=confidence,
         )
     else:
-        if not queue:
-            fail("give a queue, or --judged and --labels")
-        assert queue is not None
+        from assay.label.runs import estimate_for_run
+
         st = open_store_or_fail(store)
         try:
-            report = estimate_for_queue(st, queue, scorer=scorer, confidence=confidence)
+            queue, run = _resolve(st, source, label_queue)
+            if run is not None:
+                _no_labels_check(st, run, store, label_queue)
+                report = estimate_for_run(
+                    st,
+                    run.run_id,
+                    scorer=scorer,
+                    queue=label_queue,
+                    label_name=label_name,
+                    confidence=confidence,
+                )
+            else:
+                report = estimate_for_queue(
+                    st, queue.queue_id, scorer=scorer, label_name=label_name, confidence=confidence
+                )
         finally:
             st.close()
         if metric:
-            from dataclasses import replace
-
             report = replace(report, metric=metric)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     pct = round(confidence * 100)
-    table = Table(title=f"{report.metric}: three estimates")
+    judge = f" (judge: {report.scorer})" if report.scorer else ""
+    table = Table(title=f"{escape(report.metric)}: three estimates{escape(judge)}")
     for col in ("estimate", "mean", f"{pct}% CI", "n"):
         table.add_column(col)
     for label, e in (
@@ -202,6 +274,8 @@ def estimate_command(
         f"PPI used {report.n_labeled} human labels with judge weight λ={report.lam:.2f}; it is worth about "
         f"{eff} human labels alone{' (inverse-probability weighted)' if report.weighted else ''}."
     )
+    for note in report.notes:
+        out.print(f"[dim]note: {escape(note)}[/]")
 
 
 def _choices(spec: str) -> dict[str, float]:
@@ -246,6 +320,8 @@ def queue_command(
     st = open_store_or_fail(store)
     try:
         if events:
+            if run_id:
+                fail("give a run id or --events, not both")
             cands = candidates_from_events(st, app=app_name)
             source: dict[str, Any] = {"events": True, "app": app_name}
         else:

@@ -309,9 +309,7 @@ def _human_labels(
     if name is None:
         names = Counter(r.name for r in recs)
         if not names:
-            raise ConfigError(
-                "no human labels yet: label items with `assay serve` (/label) or `assay label import`"
-            )
+            return [], ""
         name = names.most_common(1)[0][0]
     return [
         (r.item_id, r.annotator, float(r.value)) for r in recs if r.name == name and r.value is not None
@@ -319,43 +317,75 @@ def _human_labels(
 
 
 def agreement_for_queue(store: Store, queue: str, *, label_name: str | None = None) -> list[AgreementReport]:
-    """Per scorer, agreement with the labels of one queue (scores as they were when it was built)."""
+    """Per scorer, agreement with the labels of one queue (scores as they were when it was built).
+
+    Items showing monitored events also get the online scores stored since the queue was built (events
+    are scored asynchronously, so a queue may be built before its events were scored).
+    """
+    from assay.label.queue import event_scores_for
     from assay.store.labels import LabelStore
 
     ls = LabelStore(store)
     q = ls.find_queue(queue)
     items = ls.items(q.queue_id)
-    labels, _ = _human_labels(store, queue_id=q.queue_id, item_ids=None, name=label_name or q.label_name)
-    names = sorted({s for it in items for s in (it.payload.get("scores") or {})})
+    name = label_name or q.label_name
+    labels, _ = _human_labels(store, queue_id=q.queue_id, item_ids=None, name=name)
+    if not labels:
+        raise ConfigError(
+            f"queue {q.queue_id} ({q.name}) has no {name!r} labels yet: label it at /label/{q.queue_id} in "
+            f"`assay serve`, or import labels with `assay label import FILE --queue {q.queue_id}`"
+        )
+    scores: dict[str, dict[str, float | None]] = {
+        it.item_id: dict(it.payload.get("scores") or {}) for it in items
+    }
+    event_items = {it.event_id: it.item_id for it in items if it.event_id is not None}
+    if event_items:
+        for event_id, now in event_scores_for(store, list(event_items)).items():
+            shown = scores[event_items[event_id]]
+            for scorer, value in now.items():
+                shown.setdefault(scorer, value)
+    names = sorted({s for sc in scores.values() for s in sc})
     reports = []
-    for name in names:
-        judged = {
-            it.item_id: float(v)
-            for it in items
-            if (v := (it.payload.get("scores") or {}).get(name)) is not None
-        }
+    for scorer in names:
+        judged = {i: float(v) for i, sc in scores.items() if (v := sc.get(scorer)) is not None}
         if judged:
-            reports.append(agreement_from_values(judged, labels, scorer=name))
+            reports.append(agreement_from_values(judged, labels, scorer=scorer))
     return reports
 
 
-def agreement_for_run(store: Store, run_id: str, *, label_name: str | None = None) -> list[AgreementReport]:
-    """Per scorer of a run, agreement with every human label of the run's results (any queue)."""
-    from assay.label.queue import candidates_from_run
+def agreement_for_run(
+    store: Store, run_id: str, *, label_name: str | None = None, queue: str | None = None
+) -> list[AgreementReport]:
+    """Per scorer of a run, agreement with every human label of the run's results (any queue).
 
-    run = store.find_run(run_id)
+    ``run_id`` may be a unique prefix (as ``assay show`` takes). ``queue`` restricts the labels to one
+    queue sampled from the run (``agreement_for_queue``). A run without labels is a ``ConfigError``
+    naming the command that builds a queue.
+
+    Example:
+        >>> [r.scorer for r in agreement_for_run(store, "2025")]      # doctest: +SKIP
+        ['rubric']
+    """
+    from assay.label.queue import candidates_from_run
+    from assay.label.runs import no_labels_message, queue_of_run, run_labels
+
+    found = run_labels(store, run_id)
+    if queue is not None:
+        q = queue_of_run(found, store, queue)
+        return agreement_for_queue(store, q.queue_id, label_name=label_name)
+    if not found.has_labels:
+        raise ConfigError(no_labels_message(found))
+    run = found.run
     cands = candidates_from_run(store, run.run_id)
     ids = [c.item_id for c in cands]
-    labels, _ = _human_labels(store, queue_id=None, item_ids=ids, name=label_name)
+    labels, name = _human_labels(store, queue_id=None, item_ids=ids, name=label_name)
     if not labels:
-        raise ConfigError(
-            f"no human labels for run {run.run_id}; build a queue with `assay label queue {run.run_id}`"
-        )
+        raise ConfigError(f"run {run.run_id} has no {name or label_name!r} labels", field="label_name")
     names = sorted({s for c in cands for s in c.scores})
     reports = []
-    for name in names:
-        judged = {c.item_id: v for c in cands if (v := c.scores.get(name)) is not None}
-        samples = {c.item_id: c.samples[name] for c in cands if name in c.samples}
+    for scorer in names:
+        judged = {c.item_id: v for c in cands if (v := c.scores.get(scorer)) is not None}
+        samples = {c.item_id: c.samples[scorer] for c in cands if scorer in c.samples}
         if judged:
-            reports.append(agreement_from_values(judged, labels, scorer=name, samples=samples or None))
+            reports.append(agreement_from_values(judged, labels, scorer=scorer, samples=samples or None))
     return reports

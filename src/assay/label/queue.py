@@ -27,6 +27,8 @@ Example:
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import random
 import uuid
@@ -36,10 +38,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from assay.store.labels import LabelStore, QueueItem, QueueRecord
-from assay.types import ConfigError
+from assay.types import Case, ConfigError, Output
 
 if TYPE_CHECKING:
     from assay.store.store import Store
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "STRATEGIES",
@@ -47,6 +51,7 @@ __all__ = [
     "candidates_from_events",
     "candidates_from_run",
     "create_queue",
+    "event_scores_for",
     "item_id_for",
     "sample_items",
 ]
@@ -61,6 +66,7 @@ class Candidate:
 
     ``scores`` maps scorer names to values (None for a failed score) and ``samples`` to repeated
     samples when the judge ran with ``repeats``; ``metadata`` holds slices such as ``category``.
+    ``seq`` is a monitored event's ingest number.
     """
 
     item_id: str
@@ -72,6 +78,7 @@ class Candidate:
     case_id: str | None = None
     repeat: int | None = None
     event_id: str | None = None
+    seq: int | None = None
 
 
 def item_id_for(run_id: str, case_id: str, repeat: int = 0) -> str:
@@ -125,41 +132,115 @@ def candidates_from_run(store: Store, run_id: str) -> list[Candidate]:
     return out
 
 
-def candidates_from_events(
-    store: Store, *, app: str | None = None, limit: int | None = None
-) -> list[Candidate]:
-    """One candidate per stored monitoring event (optionally of one ``app``), with its online scores."""
-    from assay.monitor.event import event_to_case_output, parse_event
+def _event_scores(store: Store, seqs: Sequence[int]) -> dict[int, dict[str, float | None]]:
+    """``{event seq: {scorer: value}}`` of the online scores of these events (None for a failed score)."""
+    from sqlalchemy import select
 
+    from assay.store.events import event_scores as es
+
+    out: dict[int, dict[str, float | None]] = {}
+    if not seqs:
+        return out
+    stmt = select(es.c.event_seq, es.c.name, es.c.value, es.c.error)
+    with store._read("read the online scores of events") as conn:
+        for start in range(0, len(seqs), 500):
+            rows = conn.execute(
+                stmt.where(es.c.event_seq.in_(list(seqs[start : start + 500]))).order_by(es.c.scored_at)
+            )
+            for seq, name, value, error in rows:
+                out.setdefault(int(seq), {})[name] = None if value is None or error else float(value)
+    return out
+
+
+def event_scores_for(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """``{event_id: {scorer: value}}``: the online scores stored now for these events (None: failed).
+
+    Events are scored asynchronously (``assay.monitor.scoring``), so an event may have been scored after
+    a queue showing it was built; this reads what the store holds now.
+    """
+    from sqlalchemy import select
+
+    from assay.store.events import events as ev
+
+    _ = store.events  # creates the monitoring tables on first use
+    ids = list(dict.fromkeys(event_ids))
+    seq_of: dict[int, str] = {}
+    with store._read("look up events") as conn:
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(
+                select(ev.c.seq, ev.c.event_id).where(ev.c.event_id.in_(ids[start : start + 500]))
+            )
+            seq_of.update({int(seq): str(eid) for seq, eid in rows})
+    by_seq = _event_scores(store, list(seq_of))
+    return {seq_of[seq]: scores for seq, scores in by_seq.items()}
+
+
+def candidates_from_events(
+    store: Store, *, app: str | None = None, limit: int | None = None, until_seq: int | None = None
+) -> list[Candidate]:
+    """One candidate per stored monitoring event (optionally of one ``app``), with its online scores.
+
+    Events whose app call failed (``error`` set) are left out, like failed results of a run. Events are
+    read in ingest order; ``until_seq`` stops at that ingest number (``store.events.max_seq()`` when a
+    queue is built), so the population a queue was sampled from can be read again later although new
+    events keep arriving. An event that cannot be read (written by another version) is skipped with a
+    warning. ``Candidate.seq`` holds the ingest number.
+
+    Example:
+        >>> cands = candidates_from_events(store, app="support-bot")          # doctest: +SKIP
+        >>> cands[0].item_id, cands[0].scores                                   # doctest: +SKIP
+        ('event/7f3a...', {'rubric': 1.0})
+    """
+    from sqlalchemy import select
+
+    from assay.monitor.event import EventError, event_to_case_output, parse_event
+    from assay.store.events import events as ev
+
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be a positive number of events, got {limit!r}", field="limit")
+    _ = store.events  # creates the monitoring tables on first use
     out: list[Candidate] = []
-    seq = 0
+    cursor = 0
+    skipped = 0
     while True:
-        page = store.events.events_after(seq, limit=500)
+        stmt = select(ev.c.seq, ev.c.event_json).where(ev.c.seq > cursor, ev.c.is_error.is_(False))
+        if app is not None:
+            stmt = stmt.where(ev.c.app == app)
+        if until_seq is not None:
+            stmt = stmt.where(ev.c.seq <= until_seq)
+        with store._read("read events") as conn:
+            page = [(int(s), str(j)) for s, j in conn.execute(stmt.order_by(ev.c.seq).limit(500))]
         if not page:
             break
-        seq = page[-1][0]
-        for _, data in page:
-            if app is not None and data.get("app") != app:
+        cursor = page[-1][0]
+        parsed: list[tuple[int, Case, Output]] = []
+        for seq, raw in page:
+            try:
+                case, output = event_to_case_output(parse_event(json.loads(raw)))
+            except (EventError, ValueError) as exc:
+                skipped += 1
+                log.warning("event #%d cannot be read for a label queue and is left out: %s", seq, exc)
                 continue
-            case, output = event_to_case_output(parse_event(data))
             if output.error is not None:
                 continue
-            event_id = str(data.get("event_id"))
-            scores = {
-                s["name"]: None if s.get("value") is None or s.get("error") else float(s["value"])
-                for s in store.events.scores_for(event_id)
-            }
+            parsed.append((seq, case, output))
+        scores_by_seq = _event_scores(store, [seq for seq, _, _ in parsed])
+        for seq, case, output in parsed:
+            scores = scores_by_seq.get(seq, {})
             out.append(
                 Candidate(
-                    item_id=f"event/{event_id}",
+                    item_id=f"event/{case.id}",
                     payload=_payload(case.to_dict(), output.to_dict(), scores),
                     scores=scores,
                     metadata=dict(case.metadata),
-                    event_id=event_id,
+                    event_id=case.id,
+                    seq=seq,
                 )
             )
             if limit is not None and len(out) >= limit:
                 return out
+    if skipped:
+        log.warning("%d event(s) could not be read and are not in the candidates", skipped)
     return out
 
 
@@ -359,6 +440,10 @@ def create_queue(
     ``rubric`` says what is asked: ``{"name": "correct", "choices": {"yes": 1, "no": 0},
     "instructions": "..."}`` (the default is a binary ``label`` with choices yes=1 / no=0).
 
+    ``source`` says where the candidates came from, so estimates can read the population again:
+    ``{"run_id": ...}`` for a run; for monitored events ``{"events": True, "app": ...}`` (the ingest
+    number of the last candidate is added as ``until_seq``).
+
     Example:
         >>> q = create_queue(store, candidates_from_run(store, run_id), 100, name="week 12")  # doctest: +SKIP
     """
@@ -378,12 +463,18 @@ def create_queue(
         )
     ):
         raise ConfigError("rubric choices must map labels to numbers, e.g. {yes: 1, no: 0}", field="choices")
+    src = dict(source or {})
+    seqs = [c.seq for c in candidates if c.event_id is not None and c.seq is not None]
+    if seqs and len(seqs) == len(candidates) and not src.get("run_id"):
+        # monitored events: record how to read the same population again (new events keep arriving)
+        src.setdefault("events", True)
+        src.setdefault("until_seq", max(seqs))
     queue = QueueRecord(
         queue_id=queue_id or uuid.uuid4().hex[:12],
         name=name,
         created_at=datetime.now(UTC),
         source={
-            **(source or {}),
+            **src,
             "strategy": strategy,
             "by": by,
             "score": score,

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from assay.label.agreement import AgreementReport
     from assay.label.estimate import EstimateReport
     from assay.report._queries import MetricColumn
-    from assay.store.labels import QueueItem, QueueRecord
     from assay.store.store import Store
 
 __all__ = [
@@ -50,8 +49,9 @@ __all__ = [
 class JudgeUsageRow:
     """What one judge scorer cost over a run (``n`` scores carried judge usage).
 
-    Cached verdicts count in ``cached``, not in ``calls``; their tokens and cost are those of the
-    original call, as the judge scorers record them.
+    Cached verdicts count in ``cached``, not in ``calls``, and add no tokens or cost: what is shown was
+    spent by this run (the judge scorers record a cached verdict's original usage apart, under
+    ``metadata["judge"]["cache_saved"]``).
     """
 
     scorer: str
@@ -192,31 +192,6 @@ def _population(
     }
 
 
-def _estimate(
-    store: Store, queue: QueueRecord, items: list[QueueItem], scorer: str, judged: Mapping[str, float] | None
-) -> EstimateReport:
-    """``estimate_for_queue(store, queue, scorer=scorer)``; with ``judged`` (the scorer's values on the
-    whole run) the same computation without reading every result of the run again."""
-    from assay.label.agreement import MAX_LEVELS, consensus
-    from assay.label.estimate import estimate_for_queue, estimate_from_values
-    from assay.store.labels import LabelStore
-
-    if judged is None:
-        return estimate_for_queue(store, queue.queue_id, scorer=scorer)
-    recs = [
-        r
-        for r in LabelStore(store).labels(
-            queue_id=queue.queue_id, name=queue.label_name, include_skipped=False
-        )
-        if r.value is not None
-    ]
-    pairs = [(r.item_id, r.annotator, float(r.value)) for r in recs if r.value is not None]
-    human = consensus(pairs, discrete=len({v for _, _, v in pairs}) <= MAX_LEVELS)
-    human = {i: v for i, v in human.items() if i in judged}
-    pi = {it.item_id: it.inclusion_prob for it in items}
-    return estimate_from_values(judged, human, inclusion_prob=pi, metric=queue.label_name)
-
-
 def human_labels_for_run(
     store: Store,
     run_id: str,
@@ -236,6 +211,7 @@ def human_labels_for_run(
         ['week 12']
     """
     from assay.label.agreement import agreement_for_queue
+    from assay.label.estimate import estimate_for_queue
     from assay.store.labels import LabelStore
 
     queue_ids = run_queue_ids(store, run_id)
@@ -265,7 +241,7 @@ def human_labels_for_run(
                 try:
                     own_run = population is not None and q.source.get("run_id") == run_id
                     judged = population.get(name, {}) if own_run and population is not None else None
-                    est = _estimate(store, q, items, name, judged)
+                    est = estimate_for_queue(store, q.queue_id, scorer=name, judged=judged)
                 except ConfigError as exc:
                     s_notes.append(f"no estimate: {exc.message}")
                 except ValueError as exc:  # undefined on these values (e.g. too few distinct items)

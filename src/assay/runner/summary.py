@@ -66,11 +66,13 @@ class JudgeUsage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     n: int = Field(0, description="Scores that carried judge usage.")
-    calls: int = 0
-    cached: int = Field(0, description="Verdicts served from the judge cache.")
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float | None = None
+    calls: int = Field(0, description="Judge calls made by this run.")
+    cached: int = Field(0, description="Verdicts served from the judge cache (they cost this run nothing).")
+    input_tokens: int = Field(0, description="Judge tokens spent by this run (cached verdicts add none).")
+    output_tokens: int = Field(0, description="Judge tokens spent by this run (cached verdicts add none).")
+    cost_usd: float | None = Field(
+        None, description="Judge cost of this run; None when calls had no pricing."
+    )
 
 
 class RunSummary(BaseModel):

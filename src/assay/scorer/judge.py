@@ -5,7 +5,8 @@ with a JSON object validated against a strict schema; an invalid reply gets ONE 
 reply that is still invalid is a typed per-item error (``Score.error`` starting ``judge invalid_json`` or
 ``judge schema``), never a NaN and never a guess. Judge calls are cached, metered and budgeted (see
 ``assay.scorer.judge_core``): each Score's ``metadata["judge"]`` holds the judge's own tokens, cost and
-calls, separate from the evaluated target's.
+calls, separate from the evaluated target's. A verdict from the cache counts in ``cached`` and spends no
+tokens and no cost (``cache_saved`` records what the original call cost), so a re-run's judge cost is 0.
 
 Suite file::
 
@@ -341,14 +342,30 @@ class _JudgeScorer(BaseScorer):
 
     @staticmethod
     def _usage(calls: Sequence[JudgeCall]) -> dict[str, Any]:
-        costs = [c.cost_usd for c in calls if c.cost_usd is not None]
-        return {
-            "input_tokens": sum(c.input_tokens for c in calls),
-            "output_tokens": sum(c.output_tokens for c in calls),
-            "cost_usd": sum(costs) if costs else None,
-            "calls": sum(c.calls for c in calls if not c.cached),
-            "cached": sum(1 for c in calls if c.cached),
+        """What judging this item spent NOW: ``calls``, tokens and cost of the questions really asked.
+
+        A verdict served from the cache counts in ``cached`` and spends nothing (its original tokens and
+        cost are kept apart under ``cache_saved``), so a run's judge usage is what that run cost. The
+        cost is None when questions were asked but the judge has no pricing; 0.0 when all were cached.
+        """
+        fresh = [c for c in calls if not c.cached]
+        hits = [c for c in calls if c.cached]
+        costs = [c.cost_usd for c in fresh if c.cost_usd is not None]
+        usage: dict[str, Any] = {
+            "input_tokens": sum(c.input_tokens for c in fresh),
+            "output_tokens": sum(c.output_tokens for c in fresh),
+            "cost_usd": sum(costs) if costs else (None if fresh else 0.0),
+            "calls": sum(c.calls for c in fresh),
+            "cached": len(hits),
         }
+        if hits:
+            saved = [c.cost_usd for c in hits if c.cost_usd is not None]
+            usage["cache_saved"] = {
+                "input_tokens": sum(c.input_tokens for c in hits),
+                "output_tokens": sum(c.output_tokens for c in hits),
+                "cost_usd": sum(saved) if saved else None,
+            }
+        return usage
 
     async def aclose(self) -> None:
         await self.engine.aclose()
