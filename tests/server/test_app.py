@@ -210,3 +210,95 @@ def test_serve_refuses_a_public_host_without_token(monkeypatch: pytest.MonkeyPat
         and is_loopback("localhost")
         and not is_loopback("0.0.0.0")
     )
+
+
+def _sign_in(c: Any, token: str = "s3cret") -> str:
+    form = c.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    ok = c.post("/login", data={"token": token, "csrf": csrf, "next": "/"}, follow_redirects=False)
+    assert ok.status_code == 303
+    return str(ok.cookies.get("assay_session"))
+
+
+def _logout_csrf(page: str) -> str:
+    form = re.search(r'<form method="post" action="/logout" id="logout-form".*?</form>', page, re.S)
+    assert form is not None, "no logout form in the header"
+    return re.search(r'name="csrf" value="([^"]+)"', form.group(0)).group(1)  # type: ignore[union-attr]
+
+
+def test_logout_ends_the_session_for_good(seeded_server_store: Seeded) -> None:
+    s = seeded_server_store
+    with _app(s.url, "s3cret") as c:
+        session = _sign_in(c)
+        page = c.get(f"/runs/{s.base_id}").text
+        csrf = _logout_csrf(page)
+        assert csrf not in (session, "s3cret") and "s3cret" not in page
+        out = c.post("/logout", data={"csrf": csrf}, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        cleared = out.headers["set-cookie"].lower()
+        assert cleared.startswith("assay_session=") and "max-age=0" in cleared
+        assert "assay_session" not in c.cookies
+        html = c.get("/", headers={"accept": "text/html"}, follow_redirects=False)
+        assert html.status_code == 303 and html.headers["location"].startswith("/login")
+        assert c.get("/api/runs").status_code == 401
+        # a copy of the cookie taken before the logout no longer works either: the session is revoked
+        c.cookies.set("assay_session", session)
+        assert c.get("/api/runs").status_code == 401
+        assert c.get("/health", headers={"accept": "text/html"}, follow_redirects=False).status_code == 303
+        # signing in again gives a new session that works
+        c.cookies.clear()
+        again = _sign_in(c)
+        assert again != session and c.get("/api/runs").status_code == 200
+
+
+def test_logout_is_csrf_safe(seeded_server_store: Seeded) -> None:
+    with _app(seeded_server_store.url, "s3cret") as c:
+        _sign_in(c)
+        csrf = _logout_csrf(c.get("/health").text)
+        forged = c.post("/logout", data={"csrf": "forged"}, follow_redirects=False)
+        other_site = c.post(
+            "/logout", data={"csrf": csrf}, headers={"origin": "http://evil.example"}, follow_redirects=False
+        )
+        no_token = c.post("/logout", follow_redirects=False)
+        for refused in (forged, other_site, no_token):
+            assert refused.status_code == 403 and "still signed in" in refused.text
+        assert c.get("/api/runs").status_code == 200  # still signed in
+        # the token is bound to the session: another browser's token does not end this one
+        with _app(seeded_server_store.url, "s3cret") as other:
+            _sign_in(other)
+            foreign = _logout_csrf(other.get("/health").text)
+        assert c.post("/logout", data={"csrf": foreign}, follow_redirects=False).status_code == 403
+        assert c.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+        assert c.get("/api/runs").status_code == 401
+
+
+def test_logout_button_only_for_a_signed_in_browser(client: Any, seeded_server_store: Seeded) -> None:
+    assert 'id="logout-form"' not in client.get("/health").text  # no token: nothing to sign out of
+    assert client.post("/logout", follow_redirects=False).headers["location"] == "/"
+    with _app(seeded_server_store.url, "s3cret") as c:
+        assert 'id="logout-form"' not in c.get("/login").text
+        by_header = c.get("/health", headers={"Authorization": "Bearer s3cret"})
+        assert by_header.status_code == 200 and 'id="logout-form"' not in by_header.text
+        # without a session there is nothing to end: the post only clears the cookie
+        anonymous = c.post("/logout", follow_redirects=False)
+        assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+
+
+def test_sessions_expire_and_revocations_are_forgotten_only_after_expiry() -> None:
+    from assay.server.auth import Sessions
+
+    now = [1_000_000.0]
+    sessions = Sessions("s3cret", max_age_s=100, clock=lambda: now[0])
+    a, b = sessions.issue(), sessions.issue()
+    assert sessions.is_valid(a) and sessions.is_valid(b) and a != b and "s3cret" not in a
+    assert not Sessions("s3cret").is_valid(a)  # another server process: its own key
+    issued, nonce, mac = a.split(".")
+    assert not sessions.is_valid(f"{int(issued) + 50}.{nonce}.{mac}")  # the issue time is signed
+    assert not sessions.is_valid(f"{issued}.{nonce}.{'0' * len(mac)}")
+    assert not sessions.is_valid("garbage") and not sessions.is_valid(None)
+    sessions.revoke(a)
+    assert not sessions.is_valid(a) and sessions.is_valid(b) and sessions.csrf_for(a) is None
+    now[0] += 100
+    assert not sessions.is_valid(b)  # expired
+    sessions.revoke(sessions.issue())  # prunes the revocations of expired sessions
+    assert len(sessions._revoked) == 1  # only the live session's revocation is kept

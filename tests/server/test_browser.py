@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -54,7 +55,12 @@ def _page(browser: Any) -> tuple[Any, Any, list[str]]:
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     page = context.new_page()
     problems: list[str] = []
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:  # an alert() from injected markup would land here
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on(
         "request",
@@ -132,5 +138,14 @@ def test_token_login_in_the_browser(browser: Any, token_url: str, tmp_path: Path
     cookies = {c["name"]: c for c in context.cookies()}
     assert cookies["assay_session"]["httpOnly"] and cookies["assay_session"]["value"] != "browser-s3cret"
     page.screenshot(path=str(tmp_path / "health.png"))
+
+    # sign out from the header: back to the login form, and every page asks for the token again
+    page.locator("#logout-button").click()
+    page.wait_for_selector("#login-form")
+    assert urlsplit(page.url).path == "/login"
+    assert "assay_session" not in {c["name"] for c in context.cookies()}
+    page.goto(token_url + "/")
+    assert urlsplit(page.url).path == "/login" and page.locator("#logout-button").count() == 0
+    assert page.request.get(token_url + "/api/runs").status == 401
     assert problems == []
     context.close()

@@ -32,8 +32,8 @@ def register(app: FastAPI) -> None:
 
     from assay.report._queries import case_page, get_result
     from assay.report.compare import compare_runs
-    from assay.server.data import history_points, run_rows
-    from assay.server.monitoring import monitoring_data
+    from assay.server.data import history_points, run_rows, select_comparison
+    from assay.server.monitoring_query import MonitoringQuery, MonitoringQueryError, load_monitoring
     from assay.types import StoreError
 
     store = app.state.store
@@ -92,11 +92,23 @@ def register(app: FastAPI) -> None:
         return _result_json(rec)
 
     @app.get("/api/compare")
-    def api_compare(runs: list[str] = Query([])) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
-        if len(runs) < 2:
-            raise HTTPException(400, "give at least two runs: /api/compare?runs=BASELINE&runs=CANDIDATE")
+    def api_compare(
+        runs: list[str] = Query([]),  # noqa: B008 - FastAPI's idiom
+        base: str = "",
+    ) -> dict[str, Any]:
+        """The compare page's comparison: ``base`` (else the first of ``runs``) against the other runs."""
         try:
-            return compare_runs(store, runs[0], runs[1:]).to_dict()
+            selection = select_comparison(store, runs, base)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except StoreError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        if selection is None or not selection.candidates:
+            raise HTTPException(
+                400, "give at least two runs: /api/compare?base=BASELINE&runs=CANDIDATE[&runs=...]"
+            )
+        try:
+            return compare_runs(store, selection.base, selection.candidates).to_dict()
         except StoreError as exc:
             raise HTTPException(404, str(exc)) from exc
 
@@ -110,19 +122,26 @@ def register(app: FastAPI) -> None:
         window: str = "",
         step: str = "",
         metric: list[str] = Query([]),  # noqa: B008 - FastAPI's idiom
+        since: str = "",
+        until: str = "",
+        app_name: str = Query("", alias="app"),
+        variants: str = "",
     ) -> dict[str, Any]:
-        """What the monitoring page shows; ``window`` (``24h``, ``7d``, ``all``), ``step`` (``5m``, ``1h``)
-        and ``metric`` (repeatable) narrow it as in ``assay.monitor.dashboard.monitoring_data``."""
-        options: dict[str, Any] = {}
-        if window:
-            options["window"] = None if window == "all" else window
-        if step:
-            options["step"] = step
-        if metric:
-            options["metrics"] = metric
+        """What the monitoring page shows, for the same query (see ``assay.server.monitoring_query``):
+        ``window`` (``24h``, ``7d``, ``all``) or ``since``/``until``, ``step`` (``5m``, ``1h``),
+        ``metric`` (repeatable), ``app`` and ``variants`` (``split`` or ``combined``)."""
+        query = MonitoringQuery.from_params(
+            window=window,
+            step=step,
+            metrics=metric,
+            since=since,
+            until=until,
+            app=app_name,
+            variants=variants,
+        )
         try:
-            return monitoring_data(store, **options)
-        except ValueError as exc:
+            return load_monitoring(store, query)
+        except MonitoringQueryError as exc:
             raise HTTPException(400, str(exc)) from exc
 
 

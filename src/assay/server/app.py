@@ -1,8 +1,9 @@
 """The dashboard: a FastAPI app with server-rendered pages (Jinja2) and a JSON API under ``/api/``.
 
 ``create_app(store_url, token=None)`` opens the store once and serves: runs (``/``), run detail with a
-paginated case table (``/runs/{id}``), one case (``/runs/{id}/cases/{case_id}``), compare (``/compare``),
-monitoring (``/monitoring``) and health (``/health``); the JSON behind each page under ``/api/``; and
+paginated case table (``/runs/{id}``), one case (``/runs/{id}/cases/{case_id}``), compare (``/compare``,
+a baseline against any number of candidates), monitoring (``/monitoring``, with a query form) and health
+(``/health``); with a token, ``/login`` and ``/logout``; the JSON behind each page under ``/api/``; and
 plotly.js from the installed ``plotly`` package (never a CDN). If ``assay.monitor.http`` provides an
 ``APIRouter`` named ``router`` (event ingest), it is included.
 
@@ -22,6 +23,7 @@ import logging
 import threading
 from collections import OrderedDict
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,6 +44,8 @@ CSP: Final = (
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
 PAGE_SIZE: Final = 50
+_SESSION: ContextVar[str | None] = ContextVar("assay_session_cookie", default=None)
+"""The current request's session cookie, for the page header's logout form (set by the middleware)."""
 
 
 class ViewCache:
@@ -107,6 +111,16 @@ def create_app(store_url: str | None = None, *, token: str | None = None) -> Fas
     app.state.env = env
     app.state.views = ViewCache()
     app.state.token = token or None
+    app.state.sessions = auth.Sessions(token) if token else None
+
+    def page_session() -> dict[str, Any]:
+        """What the header needs about the viewer's sign-in: a logout form for a session cookie."""
+        cookie = _SESSION.get()
+        sessions = app.state.sessions
+        csrf = sessions.csrf_for(cookie) if sessions is not None else None
+        return {"auth_on": sessions is not None, "logout_csrf": csrf}
+
+    env.globals["page_session"] = page_session
 
     def render(name: str, status_code: int = 200, **ctx: Any) -> Response:
         html = env.get_template(name).render(**ctx)
@@ -118,10 +132,11 @@ def create_app(store_url: str | None = None, *, token: str | None = None) -> Fas
     async def security(request: Request, call_next: Any) -> Response:
         tok = app.state.token
         path = request.url.path
+        _SESSION.set(request.cookies.get(auth.SESSION_COOKIE))
         if (
             tok
             and path not in auth.PUBLIC_PATHS
-            and not auth.is_authorized(request.headers, request.cookies, tok)
+            and not auth.is_authorized(request.headers, request.cookies, tok, app.state.sessions)
         ):
             wants_html = "text/html" in request.headers.get("accept", "") and not path.startswith(
                 ("/api/", "/v1/")

@@ -5,13 +5,30 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from assay.report.compare import ComparisonView
     from assay.store.records import ResultRecord, RunRecord
     from assay.store.store import Store
 
-__all__ = ["case_cells", "history_points", "run_row", "run_rows", "word_diff"]
+__all__ = [
+    "MAX_COMPARE_RUNS",
+    "CompareSelection",
+    "case_cells",
+    "comparison_matrix",
+    "history_points",
+    "run_row",
+    "run_rows",
+    "select_comparison",
+    "word_diff",
+]
+
+MAX_COMPARE_RUNS: Final = 12
+"""Runs (baseline included) one comparison may hold: each candidate adds a paired test per metric."""
 
 _TOKENS = re.compile(r"\s+|[^\s]+")
 MAX_DIFF_TOKENS = 4000
@@ -131,3 +148,60 @@ def word_diff(expected: str, output: str) -> list[tuple[str, str]]:
 
 def text_of(value: Any) -> str:
     return _text(value)
+
+
+@dataclass(frozen=True)
+class CompareSelection:
+    """The runs a comparison was asked for: the baseline and the candidates, as full run ids."""
+
+    base: str
+    candidates: list[str]
+
+
+def select_comparison(store: Store, runs: Sequence[str], base: str = "") -> CompareSelection | None:
+    """Which runs to compare, from the picker's (or the URL's) ``runs`` and ``base``.
+
+    ``base`` names the baseline; without it the first of ``runs`` is (so ``/compare?runs=A&runs=B``
+    compares B with A). Ids may be unique prefixes; each run counts once, and the baseline is never its
+    own candidate, so ``candidates`` is empty when only one run was picked. None when nothing was picked.
+    Raises ``ValueError`` (a message for the user) for more than ``MAX_COMPARE_RUNS`` runs, and
+    ``StoreError`` for a run the store does not have.
+
+    Example:
+        >>> select_comparison(store, ["run-b", "run-c"], base="run-a")   # doctest: +SKIP
+        CompareSelection(base='run-a', candidates=['run-b', 'run-c'])
+    """
+    wanted = [r.strip() for r in runs if r.strip()]
+    base = base.strip()
+    if not wanted and not base:
+        return None
+    if len(set(wanted) | ({base} if base else set())) > 4 * MAX_COMPARE_RUNS:  # bound the look-ups
+        raise ValueError(f"too many runs picked; compare at most {MAX_COMPARE_RUNS} at once")
+    ids: list[str] = []
+    for given in ([base] if base else []) + wanted:
+        run_id = store.find_run(given).run_id
+        if run_id not in ids:
+            ids.append(run_id)
+    if len(ids) > MAX_COMPARE_RUNS:
+        raise ValueError(
+            f"{len(ids)} runs picked; compare at most {MAX_COMPARE_RUNS} at once (the baseline included)"
+        )
+    return CompareSelection(ids[0], ids[1:])
+
+
+def comparison_matrix(cmp: ComparisonView) -> list[dict[str, Any]]:
+    """The N-way comparison at a glance: one row per metric, one cell per candidate (in ``cmp.others``
+    order) holding that candidate's ``MetricComparison`` against the baseline, or None when the
+    candidate lacks the metric; ``base_mean`` is the baseline's mean over all its cases (its summary),
+    while each cell's ``base_mean`` is over the cases paired with that candidate. The statistics are
+    ``compare_runs``'s, only rearranged."""
+    order = [o.run_id for o in cmp.others]
+    summary = (cmp.base.summary or {}).get("metrics") or {}
+    rows: dict[str, dict[str, Any]] = {}
+    for m in cmp.metrics:
+        base_mean = (summary.get(m.metric) or {}).get("mean", m.base_mean)
+        row = rows.setdefault(
+            m.metric, {"metric": m.metric, "base_mean": base_mean, "cells": dict.fromkeys(order)}
+        )
+        row["cells"][m.run_id] = m
+    return [{**row, "cells": [row["cells"][r] for r in order]} for row in rows.values()]

@@ -1,4 +1,4 @@
-"""The dashboard's HTML pages: runs, run detail, case, compare, monitoring, health, login.
+"""The dashboard's HTML pages: runs, run detail, case, compare, monitoring, health, login and logout.
 
 Imported by ``create_app`` only: FastAPI resolves the route signatures against this module's globals.
 """
@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
+PICKER_RUNS = 100
+"""Recent runs the compare page's picker lists (runs already picked are always listed too)."""
+
 
 def register(app: FastAPI) -> None:
     """Attach the page routes and the static assets to ``app``."""
@@ -24,8 +27,24 @@ def register(app: FastAPI) -> None:
     from assay.report.plots import comparison_forest, histogram, history, metrics_figure
     from assay.server import auth
     from assay.server.app import PAGE_SIZE
-    from assay.server.data import case_cells, history_points, run_rows, text_of, word_diff
-    from assay.server.monitoring import monitoring_data, monitoring_plots
+    from assay.server.data import (
+        MAX_COMPARE_RUNS,
+        case_cells,
+        comparison_matrix,
+        history_points,
+        run_row,
+        run_rows,
+        select_comparison,
+        text_of,
+        word_diff,
+    )
+    from assay.server.monitoring import empty_monitoring, monitoring_plots
+    from assay.server.monitoring_query import (
+        MonitoringQuery,
+        MonitoringQueryError,
+        load_monitoring,
+        monitoring_form,
+    )
     from assay.types import StoreError
 
     store = app.state.store
@@ -151,36 +170,95 @@ def register(app: FastAPI) -> None:
 
     # ------------------------------------------------------------------ compare
     @app.get("/compare", include_in_schema=False)
-    def compare_page(runs: list[str] = Query([])) -> Response:  # noqa: B008 - FastAPI's idiom
+    def compare_page(
+        runs: list[str] = Query([]),  # noqa: B008 - FastAPI's idiom
+        base: str = "",
+        suite: str = "",
+    ) -> Response:
+        """A baseline against any number of candidates, and the picker that chooses them."""
         from assay.report.compare import compare_runs
 
-        all_runs = store.list_runs(limit=200)
-        cmp, error = None, None
-        if len(runs) >= 2:
-            try:
-                cmp = compare_runs(store, runs[0], runs[1:])
-            except (StoreError, ValueError) as exc:
-                error = str(exc)
-        elif runs:
-            error = "Pick at least two runs: a baseline and a candidate."
-        plots = {"forest": comparison_forest(cmp.metrics) if cmp else None}
+        cmp, error, status, selection = None, None, 200, None
+        try:
+            selection = select_comparison(store, runs, base)
+            if selection is not None and selection.candidates:
+                cmp = compare_runs(store, selection.base, selection.candidates)
+            elif selection is not None:
+                error = "Pick at least one more run to compare with the baseline."
+        except StoreError as exc:
+            error, status = str(exc), 404
+        except ValueError as exc:
+            error, status = str(exc), 400
+        if selection is not None:
+            chosen, base_id = [selection.base, *selection.candidates], selection.base
+        else:
+            chosen = [r for r in runs if r]
+            base_id = base or (chosen[0] if chosen else "")
+        listed = store.list_runs(suite=suite or None, limit=PICKER_RUNS)
+        by_id = {r.run_id: r for r in listed}
+        first = [by_id.pop(i, None) or store.get_run(i) for i in chosen]
+        picker = [run_row(r) for r in [*(r for r in first if r is not None), *by_id.values()]]
+
+        def rebase_url(run_id: str) -> str:
+            return "/compare?" + urlencode([("base", run_id), *(("runs", r) for r in chosen if r != run_id)])
+
         return render(
             "compare.html.j2",
+            status_code=status,
             cmp=cmp,
+            matrix=comparison_matrix(cmp) if cmp else [],
+            rebase={o.run_id: rebase_url(o.run_id) for o in cmp.others} if cmp else {},
             error=error,
-            all_runs=all_runs,
-            selected=runs,
-            plots=plots,
+            picker=picker,
+            checked=set(chosen),
+            base_id=base_id,
+            suites=sorted({r.suite for r in store.list_runs(limit=1000)}),
+            suite=suite,
+            max_runs=MAX_COMPARE_RUNS,
+            plots={"forest": comparison_forest(cmp.metrics) if cmp else None},
             nav="compare",
             plots_needed=cmp is not None,
         )
 
     # ------------------------------------------------------------------ monitoring and health
     @app.get("/monitoring", include_in_schema=False)
-    def monitoring_page() -> Response:
-        mon = monitoring_data(store)
+    def monitoring_page(
+        window: str = "",
+        step: str = "",
+        metric: list[str] = Query([]),  # noqa: B008 - FastAPI's idiom
+        since: str = "",
+        until: str = "",
+        app_name: str = Query("", alias="app"),
+        variants: str = "",
+    ) -> Response:
+        """Series, alerts and variants for the query in the form (the same options as /api/monitoring)."""
+        query = MonitoringQuery.from_params(
+            window=window,
+            step=step,
+            metrics=metric,
+            since=since,
+            until=until,
+            app=app_name,
+            variants=variants,
+        )
+        errors: dict[str, str] = {}
+        try:
+            mon = load_monitoring(store, query)
+        except MonitoringQueryError as exc:
+            errors, mon = exc.errors, empty_monitoring()
         plots = monitoring_plots(mon)
-        return render("monitoring.html.j2", mon=mon, plots=plots, nav="monitoring", plots_needed=bool(plots))
+        return render(
+            "monitoring.html.j2",
+            status_code=400 if errors else 200,
+            mon=mon,
+            plots=plots,
+            q=query,
+            errors=errors,
+            form=monitoring_form(store, query, mon),
+            api_url="/api/monitoring" + ("?" + urlencode(query.params()) if query.params() else ""),
+            nav="monitoring",
+            plots_needed=bool(plots),
+        )
 
     @app.get("/health", include_in_schema=False)
     def health_page() -> Response:
@@ -213,12 +291,10 @@ def register(app: FastAPI) -> None:
         if not tok:
             return RedirectResponse("/", status_code=303)
         form = auth.parse_form(await request.body())
-        origin = request.headers.get("origin")
-        same_origin = origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
         cookie = request.cookies.get(auth.CSRF_COOKIE) or ""
         csrf_ok = bool(cookie) and auth.token_matches(form.get("csrf"), cookie)
         next_path = auth.safe_next(form.get("next"))
-        if not (same_origin and csrf_ok):
+        if not (auth.same_origin(request.headers, request.url.scheme, request.url.netloc) and csrf_ok):
             return render(
                 "login.html.j2",
                 status_code=403,
@@ -241,10 +317,44 @@ def register(app: FastAPI) -> None:
         resp = RedirectResponse(next_path, status_code=303)
         resp.set_cookie(
             auth.SESSION_COOKIE,
-            auth.session_value(tok),
+            app.state.sessions.issue(),
+            max_age=auth.SESSION_MAX_AGE_S,
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
         )
         resp.delete_cookie(auth.CSRF_COOKIE, path="/login")
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        """End this browser's session (revoked on the server, cookie cleared) and go to the login form.
+
+        CSRF-safe: the form carries a token bound to the session, and the ``Origin`` must be this site.
+        A post without a valid session has nothing to end and only clears the cookie.
+        """
+        sessions = app.state.sessions
+        if sessions is None:
+            return RedirectResponse("/", status_code=303)
+        form = auth.parse_form(await request.body())
+        session = request.cookies.get(auth.SESSION_COOKIE)
+        expected = sessions.csrf_for(session)
+        if expected is not None:
+            if not (
+                auth.same_origin(request.headers, request.url.scheme, request.url.netloc)
+                and auth.token_matches(form.get("csrf"), expected)
+            ):
+                return render(
+                    "error.html.j2",
+                    status_code=403,
+                    status="Forbidden",
+                    message="The sign-out form expired or came from another site; you are still signed in.",
+                    nav="",
+                    plots_needed=False,
+                )
+            sessions.revoke(session)
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(
+            auth.SESSION_COOKIE, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
         return resp
