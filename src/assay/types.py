@@ -35,13 +35,17 @@ __all__ = [
     "case_id_for",
 ]
 
-ErrorKind = Literal["timeout", "rate_limited", "http_error", "invalid_response", "target_exception"]
+ErrorKind = Literal[
+    "timeout", "rate_limited", "http_error", "invalid_response", "target_exception", "engine_error"
+]
+#: ``engine_error``: the execution engine lost the case (a Ray worker died), not the target
 ERROR_KINDS: tuple[str, ...] = (
     "timeout",
     "rate_limited",
     "http_error",
     "invalid_response",
     "target_exception",
+    "engine_error",
 )
 ScoreKind = Literal["binary", "proportion", "continuous"]
 
@@ -109,6 +113,10 @@ class TargetError(AssayError):
         self.status = status
         super().__init__(f"{kind}: {message}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with every field (the default would call ``__init__`` with the formatted message only)."""
+        return (_target_error, (self.kind, self.message, self.retryable, self.retry_after, self.status))
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "status": self.status}
 
@@ -123,6 +131,12 @@ class TargetError(AssayError):
 
     def __hash__(self) -> int:
         return hash((self.kind, self.message, self.status))
+
+
+def _target_error(
+    kind: ErrorKind, message: str, retryable: bool, retry_after: float | None, status: int | None
+) -> TargetError:
+    return TargetError(kind, message, retryable=retryable, retry_after=retry_after, status=status)
 
 
 # --------------------------------------------------------------------------------------------- records

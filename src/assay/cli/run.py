@@ -27,15 +27,24 @@ def execute_suite(
     quiet: bool = False,
     json_out: Path | None = None,
     judge_repeats: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
 ) -> dict[str, Any]:
-    """Load, run and print; returns the summary dict. Shared by ``assay run`` and ``assay demo``."""
+    """Load, run and print; returns the summary dict. Shared by ``assay run`` and ``assay demo``.
+
+    ``engine="ray"`` processes the cases on Ray actors (``ray_actors``, default 2) that rebuild the
+    suite's target and scorers from its config; ``ray_address`` connects to an existing cluster.
+    """
     from assay.cli.progress import make_progress
     from assay.cli.render import facts_table, summary_table
-    from assay.runner.api import plan_from_suite
+    from assay.runner.api import plan_from_suite, run_plan
     from assay.runner.engine import Runner, RunOptions
+    from assay.runner.ray_engine import SuiteComponents, check_engine
     from assay.store import open_store
     from assay.suite import load_suite
 
+    check_engine(engine)
     suite = load_suite(suite_path)
     cfg = suite.config
     if judge_repeats is not None:
@@ -55,18 +64,34 @@ def execute_suite(
         seed=cfg.seed,
     )
     plan = plan_from_suite(suite)
+    components = SuiteComponents.from_suite(suite, judge_repeats=judge_repeats) if engine == "ray" else None
     store = open_store(store_url)
     out = console()
     try:
-        runner = Runner(plan, store, options, progress=make_progress(quiet))
 
         async def go() -> Any:
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                # not available off the main thread or on some platforms: Ctrl-C then just aborts
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, runner.request_stop, "interrupted by signal")
-            return await runner.run(run_id=run_id, resume=resume)
+
+            def on_start(runner: Runner) -> None:
+                # installed once the engine is up: Ctrl-C while a Ray cluster starts aborts, nothing run
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    # not available off the main thread or on some platforms: Ctrl-C then just aborts
+                    with contextlib.suppress(NotImplementedError, RuntimeError):
+                        loop.add_signal_handler(sig, runner.request_stop, "interrupted by signal")
+
+            return await run_plan(
+                plan,
+                store,
+                options,
+                run_id=run_id,
+                resume=resume,
+                progress=make_progress(quiet),
+                engine=engine,
+                ray_address=ray_address,
+                ray_actors=ray_actors,
+                components=components,
+                on_start=on_start,
+            )
 
         summary = asyncio.run(go())
     finally:
@@ -82,6 +107,10 @@ def execute_suite(
     out.print(f"results: run [bold]{rid}[/] in {store.safe_url}  (assay show {rid})")
     if data["status"] != "completed":
         store_arg = f" --store {store_url}" if store_url else ""
+        if engine != "local":
+            store_arg += f" --engine {engine}"
+            store_arg += f" --ray-address {ray_address}" if ray_address else ""
+            store_arg += f" --ray-actors {ray_actors}" if ray_actors else ""
         out.print(
             f"[yellow]run did not complete ({data.get('stop_reason')}). Resume with:[/] "
             f"assay run {suite_path} --resume {rid}{store_arg}"
@@ -110,6 +139,20 @@ def run_command(
     judge_repeats: int | None = typer.Option(
         None, "--judge-repeats", min=1, help="Ask each judge K times per item (test-retest consistency)."
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        metavar="[local|ray]",
+        help="Where cases run: this process, or Ray actors (needs the 'ray' extra).",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to use (auto, HOST:PORT, ray://HOST:10001); default: start a local one.",
+    ),
+    ray_actors: int | None = typer.Option(
+        None, "--ray-actors", min=1, help="Ray actors processing cases (default 2)."
+    ),
 ) -> None:
     """Run SUITE against its target, score, store; exit 0 ok, 1 threshold failed, 2 bad input, 3 incomplete."""
     if run_id and resume:
@@ -127,6 +170,9 @@ def run_command(
         quiet=quiet,
         json_out=json_out,
         judge_repeats=judge_repeats,
+        engine=engine,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
     )
     if data["status"] != "completed":
         raise typer.Exit(EXIT_INCOMPLETE)

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -217,15 +218,20 @@ class MetricAccumulator:
         return {name: JudgeUsage(**t) for name, t in sorted(self.judges.items())}
 
     def metric_summaries(self, *, repeats: int, seed: int = 0) -> dict[str, MetricSummary]:
-        """Summaries per metric; a target error counts as an error of every metric."""
+        """Summaries per metric; a target error counts as an error of every metric.
+
+        Values are put in (case id, value) order first: results arrive in completion order, which differs
+        between runs (and engines), and neither a mean nor a seeded bootstrap may depend on it.
+        """
         out: dict[str, MetricSummary] = {}
         for name, m in sorted(self.metrics.items()):
+            pairs = sorted(zip(m.clusters, m.values, strict=True))
             out[name] = summarise_metric(
-                m.values,
+                [v for _, v in pairs],
                 kind=m.kind,
                 higher_is_better=m.higher_is_better,
                 n_errors=m.n_errors + self.n_target_errors,
-                clusters=m.clusters if repeats > 1 else None,
+                clusters=[c for c, _ in pairs] if repeats > 1 else None,
                 seed=seed,
             )
         return out
@@ -268,7 +274,7 @@ def summarise_metric(
     from assay import stats
 
     arr = np.asarray(values, dtype=float)
-    mean = float(arr.mean())
+    mean = math.fsum(values) / n  # exact rounding: the same values give the same mean in any order
     method: str
     if clusters is not None and len(set(clusters)) > 1:
         low, high = stats.bootstrap_ci(arr, clusters=np.asarray(clusters), seed=seed, method="percentile")
