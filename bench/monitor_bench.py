@@ -3,13 +3,17 @@
 Every figure is printed next to a baseline measured in the same run: plain ``executemany`` inserts of
 the same rows into a SQLite table with the same columns and the same unique index (WAL, synchronous
 NORMAL, one transaction per batch) for ingest, and a plain SQL GROUP BY over the raw events for
-aggregation.
+aggregation. The ingest section runs ``--repeat`` times (other processes share the machine): the table
+shows each path's median, its range, and its median ratio to the baseline of the same repetition.
 
-    .venv/bin/python bench/monitor_bench.py                 # defaults: 50,000 events, 1,000,000 for windows
-    .venv/bin/python bench/monitor_bench.py --n 20000 --agg-n 200000   # quicker
+    .venv/bin/python bench/monitor_bench.py                 # defaults: 50,000 events x 3, 1,000,000 for windows
+    .venv/bin/python bench/monitor_bench.py --n 20000 --repeat 1 --agg-n 0   # quicker, no aggregation
 
 Targets (issue "live telemetry"): >= 20,000 events/s into SQLite through the SDK or the file path,
 >= 5,000 events/s over HTTP, window aggregation over 1,000,000 stored events < 1 s.
+
+The events repeat 500 questions (a redaction cache helps, as with real FAQ traffic); the "unique texts"
+row gives every event its own question, so every text goes through the PII detectors.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import os
 import random
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,10 +45,15 @@ KEY = b"bench-key"
 QUESTIONS = [f"How do I export notebook {i} to PDF and keep the attachments?" for i in range(500)]
 
 
-def make_events(n: int, t0: float, rate_per_s: float, tag: str) -> list[dict[str, Any]]:
+def make_events(
+    n: int, t0: float, rate_per_s: float, tag: str, *, unique_texts: bool = False
+) -> list[dict[str, Any]]:
     rng = random.Random(0)
     out = []
     for i in range(n):
+        question = QUESTIONS[i % len(QUESTIONS)]
+        if unique_texts:
+            question = f"{question} It worked before update {i} of the desktop app, which I installed today."
         out.append(
             {
                 "event_id": f"{tag}-{i}",
@@ -51,8 +61,7 @@ def make_events(n: int, t0: float, rate_per_s: float, tag: str) -> list[dict[str
                 "app": ("support-bot", "search")[i % 2],
                 "variant": ("A", "B")[i % 3 == 0],
                 "model": "m1",
-                "input": QUESTIONS[i % len(QUESTIONS)]
-                + (" mail me at ann@example.com" if i % 10 == 0 else ""),
+                "input": question + (" mail me at ann@example.com" if i % 10 == 0 else ""),
                 "output": "Open Settings > Export, choose PDF and tick 'include attachments'.",
                 "latency_s": rng.lognormvariate(-1.0, 0.5),
                 "usage": {"input_tokens": 40, "output_tokens": 25},
@@ -85,39 +94,45 @@ def baseline_executemany(rows: list[tuple[Any, ...]], folder: Path, batch: int) 
     return len(rows) / elapsed
 
 
-def bench_ingest(n: int, folder: Path) -> list[tuple[str, float, str]]:
-    results: list[tuple[str, float, str]] = []
+SDK_TARGET = FILE_TARGET = 20_000
+HTTP_TARGET = 5_000
+Row = tuple[str, float, str, int | None]  # label, events/s, note, target
+
+
+def bench_ingest(n: int, folder: Path) -> list[Row]:
+    results: list[Row] = []
     t0 = time.time() - 3600
     # rows as the ingestor builds them (for the baseline and the store layer)
     store = open_store(f"sqlite:///{folder / 'rows.db'}")
     ing = Ingestor(store, AnonymisationConfig.keep_text(), key=KEY)
-    events = make_events(n, t0, 20_000, "rows")
-    now = datetime.now(UTC)
-    rows = [ing.row(ing.prepare(e), now) for e in events]
+    rows = ing.prepare_batch(make_events(n, t0, 20_000, "rows"), rows=True).rows
     base = baseline_executemany(rows, folder, 2000)
-    results.append(("baseline: sqlite3 executemany of built rows", base, "same columns, unique event_id"))
+    results.append(
+        ("baseline: sqlite3 executemany of built rows", base, "same columns, unique event_id", None)
+    )
     start = time.perf_counter()
     for k in range(0, n, 2000):
         store.events.insert_events(rows[k : k + 2000])
-    results.append(
-        ("store layer: insert_events (dedup + rollups)", n / (time.perf_counter() - start), "built rows")
-    )
+    rate = n / (time.perf_counter() - start)
+    results.append(("store layer: insert_events (dedup + rollups)", rate, "built rows", None))
     store.close()
 
-    for label, anon in (
-        ("ids hashed, texts kept", AnonymisationConfig.keep_text()),
-        ("PII redaction on", AnonymisationConfig()),
+    for label, anon, unique in (
+        ("ids hashed, texts kept", AnonymisationConfig.keep_text(), False),
+        ("PII redaction on", AnonymisationConfig(), False),
+        ("PII redaction on, unique texts", AnonymisationConfig(), True),
     ):
         path = folder / f"events-{len(results)}.jsonl"
         with path.open("w") as fh:
-            for e in make_events(n, t0, 20_000, f"file{len(results)}"):
+            for e in make_events(n, t0, 20_000, f"file{len(results)}", unique_texts=unique):
                 fh.write(json.dumps(e) + "\n")
         store = open_store(f"sqlite:///{folder / f'file{len(results)}.db'}")
         start = time.perf_counter()
         report = ingest_file(path, Ingestor(store, anon, key=KEY), batch_size=2000)
         rate = report.accepted / (time.perf_counter() - start)
         store.close()
-        results.append((f"file: assay monitor ingest ({label})", rate, f"{report.accepted} stored"))
+        target = None if unique else FILE_TARGET
+        results.append((f"file: assay monitor ingest ({label})", rate, f"{report.accepted} stored", target))
 
     for label, anon in (
         ("ids hashed, texts kept", AnonymisationConfig.keep_text()),
@@ -136,17 +151,12 @@ def bench_ingest(n: int, folder: Path) -> list[tuple[str, float, str]]:
         total = time.perf_counter() - start
         stats = monitor.stats()
         monitor.close()
-        results.append(
-            (
-                f"SDK -> store ({label})",
-                stats["sent"] / total,
-                f"log() {1e6 * app_s / n:.1f} µs/event on the app thread",
-            )
-        )
+        note = f"log() {1e6 * app_s / n:.1f} µs/event on the app thread"
+        results.append((f"SDK -> store ({label})", stats["sent"] / total, note, SDK_TARGET))
     return results
 
 
-def bench_http(n: int, folder: Path, clients: int = 2, batch: int = 500) -> tuple[str, float, str]:
+def bench_http(n: int, folder: Path, clients: int = 2, batch: int = 500) -> Row:
     url = f"sqlite:///{folder / 'http.db'}"
     env = {**os.environ, "ASSAY_MONITOR_KEY": "bench"}
     proc = subprocess.Popen(
@@ -186,6 +196,7 @@ def bench_http(n: int, folder: Path, clients: int = 2, batch: int = 500) -> tupl
         f"HTTP POST /v1/events ({clients} clients, {batch}/batch, PII redaction on)",
         rate,
         f"{sum(accepted)} stored",
+        HTTP_TARGET,
     )
 
 
@@ -266,8 +277,9 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=50_000, help="Events per ingest benchmark.")
     parser.add_argument("--http-n", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3, help="Repetitions of the ingest section.")
     parser.add_argument(
-        "--agg-n", type=int, default=1_000_000, help="Stored events for the window benchmark."
+        "--agg-n", type=int, default=1_000_000, help="Stored events for the window benchmark (0: skip)."
     )
     args = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -276,12 +288,30 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print(f"\ningest of {args.n:,} events into SQLite (events/s, higher is better)")
-        ingest = bench_ingest(args.n, folder)
-        ingest.append(bench_http(args.http_n, folder))
-        base = ingest[0][1]
-        for label, rate, note in ingest:
-            print(f"  {label:<62} {rate:>10,.0f}/s  {100 * rate / base:5.1f}% of baseline  {note}")
+        runs: list[list[Row]] = []
+        for r in range(args.repeat):
+            sub = folder / f"run{r}"
+            sub.mkdir()
+            rows = bench_ingest(args.n, sub)
+            rows.append(bench_http(args.http_n, sub))
+            runs.append(rows)
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            print(f"  repetition {r + 1}/{args.repeat} done (load average {load:.1f})", flush=True)
+        print(
+            f"\ningest of {args.n:,} events into SQLite (events/s, higher is better; median of {args.repeat}, "
+            "range, median ratio to the baseline of the same repetition)"
+        )
+        for i, (label, _, note, target) in enumerate(runs[-1]):
+            rates = [run[i][1] for run in runs]
+            ratios = [run[i][1] / run[0][1] for run in runs]
+            med = statistics.median(rates)
+            verdict = "" if target is None else f"{'✓' if med >= target else '✗'} target {target:,}/s"
+            print(
+                f"  {label:<58} {med:>9,.0f}/s  [{min(rates):>7,.0f}–{max(rates):<7,.0f}]  "
+                f"{100 * statistics.median(ratios):5.1f}% of baseline  {verdict:<20} {note}"
+            )
+        if args.agg_n <= 0:
+            return
         print(f"\nwindow aggregation over {args.agg_n:,} stored events (seconds, best of 3, lower is better)")
         agg = bench_aggregation(args.agg_n, folder)
         label, rate, note = agg[0]

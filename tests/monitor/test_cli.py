@@ -88,7 +88,9 @@ def test_score_command_and_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_monitor_demo_fires_and_resolves(tmp_path: Path) -> None:
+def test_monitor_demo_fires_and_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no monitor.yaml: the dashboard's thresholds come from the store
+    monkeypatch.delenv("ASSAY_MONITOR_CONFIG", raising=False)
     from assay.monitor.demo import run_monitor_demo
 
     lines: list[str] = []
@@ -103,3 +105,25 @@ def test_monitor_demo_fires_and_resolves(tmp_path: Path) -> None:
     assert report.events > 3000 and report.scores > 0
     assert any("FIRING   slow_answers" in line for line in lines)
     assert any("RESOLVED slow_answers" in line for line in lines)
+
+    # the A/B test: both prompt versions carry about half of the traffic, and the dashboard splits them
+    from assay.monitor.dashboard import monitoring_data
+    from assay.monitor.demo import DAY, VARIANTS
+    from assay.monitor.windows import aggregate
+    from assay.store import open_store
+
+    with open_store(f"sqlite:///{tmp_path}/demo.db") as store:
+        whole = aggregate(store, start=DAY, end=DAY + timedelta(days=1), by=["variant"])
+        volume = {a.variant: a.volume for a in whole}
+        assert set(volume) == set(VARIANTS) and min(volume.values()) > 0.4 * report.events
+        tokens = {a.variant: a.output_tokens / a.volume for a in whole}
+        assert tokens["prompt-v2"] < tokens["prompt-v1"]  # the concise prompt answers in fewer tokens
+        data = monitoring_data(store, window=None)
+    assert [(v["variant"], v["volume"]) for v in data["variants"]] == [(v, volume[v]) for v in VARIANTS]
+    p95 = {s["variant"]: s["threshold"] for s in data["series"] if s["metric"] == "p95_latency_s"}
+    assert p95 == {None: {"max": 2.0}, "prompt-v1": {"max": 2.0}, "prompt-v2": {"max": 2.0}}
+    assert {r["name"]: r["source"] for r in data["rules"]} == {
+        "slow_answers": "store",  # the demo stored its rules: the dashboard needs no config file
+        "new_topics": "store",
+        "unhappy_users": "store",
+    }

@@ -182,9 +182,25 @@ def test_upgrade_from_schema_version_1(tmp_path: Path) -> None:
     try:
         assert Ingestor(store, key=KEY).ingest([make_event(1)]).accepted == 1
         with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == "2"
+            assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == "3"
     finally:
         store.close()
+
+
+def test_upgrade_from_schema_version_2_adds_the_rules_table(tmp_path: Path) -> None:
+    db = tmp_path / "v2.db"
+    open_store(f"sqlite:///{db}").close()
+    con = sqlite3.connect(db)
+    con.execute("DROP TABLE monitor_rules")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with open_store(f"sqlite:///{db}") as store:
+        assert store.events.list_rules() == []
+        store.events.save_rules([("p95", "threshold", {"metric": "latency_s.p95", "max": 2.0})], source="t")
+        assert [r.name for r in store.events.list_rules()] == ["p95"]
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT value FROM meta WHERE key='schema_version'").scalar() == "3"
 
 
 def test_store_key_is_created_once_and_shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,10 @@ assay monitor ingest events.jsonl [--follow]      # JSON Lines, one event per li
 assay monitor status [--json] [--window 1h]       # windows per app/variant/model and firing alerts
 assay monitor check --config monitor.yaml         # evaluate rules now; exit 1 if any alert fires
 assay monitor score --config monitor.yaml         # score the sampled events not scored yet
+assay monitor rules [--json]                      # the rules stored by the last run with a config
+
+Running with a config that has a ``rules:`` section stores those rules, so ``assay serve`` can draw
+their thresholds without the config file.
 """
 
 from __future__ import annotations
@@ -28,16 +32,30 @@ CONFIG_HELP = "Monitor config (YAML): apps and scorers, anonymisation, rules, no
 
 
 def _config(path: Path | None, *, required: bool) -> Any:
+    return _config_and_path(path, required=required)[0]
+
+
+def _config_and_path(path: Path | None, *, required: bool) -> tuple[Any, Path | None]:
+    """The monitor config (``--config``, else ``monitor.yaml`` if present) and the file it came from."""
     from assay.monitor.config import MonitorConfig, load_monitor_config
 
     if path is None:
         default = Path("monitor.yaml")
         if default.is_file():
-            return load_monitor_config(default)
+            return load_monitor_config(default), default
         if required:
             fail("give the monitor config with --config monitor.yaml (it holds the rules)")
-        return MonitorConfig()
-    return load_monitor_config(path)
+        return MonitorConfig(), None
+    return load_monitor_config(path), path
+
+
+def _remember_rules(st: Any, cfg: Any, path: Path | None) -> None:
+    """Store the config's rules (when it has a ``rules:`` section) for the dashboard's thresholds."""
+    if path is None or "rules" not in cfg.model_fields_set:
+        return
+    from assay.monitor.rules import save_rules
+
+    save_rules(st, cfg.rules, source=str(path.resolve()))
 
 
 @monitor_app.command("ingest")
@@ -55,10 +73,11 @@ def ingest_command(
 
     if not file.is_file():
         fail(f"file not found: {file}")
-    cfg = _config(config, required=False)
+    cfg, cfg_path = _config_and_path(config, required=False)
     st = open_store_or_fail(store)
     out = console(stderr=True)
     try:
+        _remember_rules(st, cfg, cfg_path)
         ingestor = Ingestor(st, cfg.anonymise)
 
         def progress(rep: Any) -> None:
@@ -162,11 +181,12 @@ def check_command(
     except ValueError as exc:
         fail(str(exc))
     clock = ManualClock(when) if when is not None else SystemClock()
-    cfg = _config(config, required=True)
+    cfg, cfg_path = _config_and_path(config, required=True)
     if not cfg.rules:
         fail("the monitor config has no rules")
     st = open_store_or_fail(store)
     try:
+        _remember_rules(st, cfg, cfg_path)
         if score and cfg.apps:
             ScoringWorker(st, cfg).catch_up()
         engine = AlertEngine(st, cfg.rules, notify=cfg.notify, clock=clock)
@@ -210,11 +230,12 @@ def score_command(
 
     from assay.monitor.scoring import ScoringWorker
 
-    cfg = _config(config, required=True)
+    cfg, cfg_path = _config_and_path(config, required=True)
     if not cfg.apps:
         fail("the monitor config names no apps to score (apps: {name: {scorers: [...]}})")
     st = open_store_or_fail(store)
     try:
+        _remember_rules(st, cfg, cfg_path)
         worker = ScoringWorker(st, cfg)
         if follow:
             stop = threading.Event()
@@ -231,6 +252,71 @@ def score_command(
         f"{report.scanned} events read, {report.sampled} sampled, {report.scores} scores stored "
         f"({report.failed_scores} failed, {report.skipped_budget} over the judge budget)"
     )
+
+
+@monitor_app.command("rules")
+@handle_errors
+def rules_command(
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored definitions as JSON."),
+) -> None:
+    """The rules stored by the last check/ingest/score run with a config (what the dashboard draws)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    st = open_store_or_fail(store)
+    try:
+        stored = st.events.list_rules()
+    finally:
+        st.close()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in stored], indent=2))
+        return
+    if not stored:
+        console().print("no stored rules: run assay monitor check --config monitor.yaml")
+        return
+    first = stored[0]  # the set is saved as a whole: one source, one time
+    t = Table(
+        title=f"{len(stored)} rules from {escape(first.source)}, saved {first.saved_at:%Y-%m-%d %H:%M} UTC",
+        title_justify="left",
+    )
+    for col in ("rule", "type", "condition", "window", "for", "severity"):
+        t.add_column(col, no_wrap=col == "condition")
+    for r in stored:
+        d = r.definition
+        t.add_row(
+            escape(r.name),
+            r.type,
+            escape(_condition(r.type, d)),
+            _duration(d.get("window")),
+            _duration(d.get("for")),
+            str(d.get("severity", "")),
+        )
+    console().print(t)
+
+
+def _condition(kind: str, d: dict[str, Any]) -> str:
+    if kind == "threshold":
+        return f"{d.get('metric')} {d.get('op')} {d.get('value'):g}"
+    if kind == "change":
+        return f"{d.get('metric')} {d.get('direction')} vs the previous {_duration(d.get('baseline'))}"
+    if kind == "drift":
+        return f"{d.get('field')} drift ({d.get('method')})"
+    if kind == "volume":
+        return f"volume {d.get('direction')} (|z| > {d.get('z')})"
+    return ""
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        return ""
+    s = int(seconds)
+    if s == 0:
+        return "0"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
 
 
 def _fmt(x: Any, *, pct: bool = False, digits: int = 3) -> str:

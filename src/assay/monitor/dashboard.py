@@ -9,9 +9,11 @@ acceptance) get a Wilson interval from their counts.
 The range ends with the window holding the newest stored event (not the wall clock: a store filled
 yesterday, or by the demo, still shows its day) and spans ``window`` before it.
 
-Rules are not stored with the events, so thresholds come from ``rules`` when given, else from the monitor
-config the CLI uses (``$ASSAY_MONITOR_CONFIG``, or ``monitor.yaml`` in the working directory). Rules
-known only from their alerts are listed too (``source: "alerts"``); a threshold rule's generated summary
+Thresholds come from ``rules`` when given, else from the monitor config the CLI uses
+(``$ASSAY_MONITOR_CONFIG``, or ``monitor.yaml`` in the working directory; ``source: "config"``), else
+from the rules stored in the store by the last ``assay monitor check/ingest/score --config``
+(``source: "store"``): ``assay serve`` shows the bands without the config file. Rules known only from
+their alerts are listed too (``source: "alerts"``); a threshold rule's generated summary
 (``"p95_latency_s = 2.4 (> 2) over 130 events"``) still gives its metric and bound.
 
 Example:
@@ -121,7 +123,11 @@ def monitoring_data(
         "rules": [],
         "variants": [],
     }
-    rule_info = _rule_info(_configured_rules() if rules is None else rules, alerts)
+    if rules is None:
+        rule_list, source = _configured_rules(store)
+    else:
+        rule_list, source = list(rules), "config"
+    rule_info = _rule_info(rule_list, alerts, source=source)
     out["rules"] = rule_info
     span = es.time_range()
     if span is None:
@@ -287,25 +293,34 @@ def _variant_row(a: WindowAggregate) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- rules
-def _configured_rules() -> list[Any]:
-    """The rules of the monitor config the CLI would use; [] when there is none or it is invalid."""
+def _configured_rules(store: Store) -> tuple[list[Any], str]:
+    """The rules to draw and where they came from: the monitor config the CLI would use, else the
+    rules stored by the monitor's last run with a config; ([], "store") when there are none."""
     env = os.environ.get("ASSAY_MONITOR_CONFIG")
     path = Path(env) if env else Path("monitor.yaml")
-    if not path.is_file():
-        if env:
-            log.warning("ASSAY_MONITOR_CONFIG=%s is not a file; thresholds come from the alerts only", env)
-        return []
-    from assay.monitor.config import load_monitor_config
-    from assay.types import AssayError
+    if path.is_file():
+        from assay.monitor.config import load_monitor_config
+        from assay.types import AssayError
+
+        try:
+            return list(load_monitor_config(path).rules), "config"
+        except AssayError as exc:
+            log.warning("cannot read the rules of %s: %s; using the stored rules", path, exc)
+    elif env:
+        log.warning("ASSAY_MONITOR_CONFIG=%s is not a file; using the stored rules", env)
+    from assay.monitor.rules import stored_rules
+    from assay.types import StoreError
 
     try:
-        return list(load_monitor_config(path).rules)
-    except AssayError as exc:
-        log.warning("cannot read the rules of %s: %s; thresholds come from the alerts only", path, exc)
-        return []
+        return stored_rules(store), "store"
+    except StoreError as exc:  # a read-only or older store: the alerts still say something
+        log.warning("cannot read the stored rules: %s; thresholds come from the alerts only", exc)
+        return [], "store"
 
 
-def _rule_info(rules: Sequence[Any], alerts: Sequence[AlertRecord]) -> list[dict[str, Any]]:
+def _rule_info(
+    rules: Sequence[Any], alerts: Sequence[AlertRecord], *, source: str = "config"
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for r in rules:
         kind = getattr(r, "type", "threshold")
@@ -323,7 +338,7 @@ def _rule_info(rules: Sequence[Any], alerts: Sequence[AlertRecord]) -> list[dict
                 "value": getattr(r, "value", None) if kind == "threshold" else None,
                 "where": dict(getattr(r, "where", {}) or {}),
                 "severity": getattr(r, "severity", None),
-                "source": "config",
+                "source": source,
             }
         )
     known = {r["name"] for r in out}

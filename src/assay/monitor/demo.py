@@ -11,6 +11,12 @@ occasional thumbs up/down. Two things go wrong in the afternoon:
   the topic mix drifts (PSI) and users are less happy (thumbs-up rate falls, a change-vs-baseline test);
 * 14:00-16:30 the retriever is slow: p95 latency passes 2 s (a threshold rule with ``for: 10m``).
 
+An A/B test runs all day: half of the users (a stable split by user) get ``prompt-v2``, a concise
+answer prompt (the first sentence of the answer), the others ``prompt-v1``. The concise answers are
+shorter, cheaper and faster to generate, and liked as much: the dashboard's per-variant split shows
+the trade-off.
+The demo's rules are stored with the events, so ``assay serve`` draws their thresholds afterwards.
+
 Example:
     >>> report = run_monitor_demo("sqlite:///:memory:", write=print)  # doctest: +SKIP
     >>> [(a.rule, a.state) for a in report.alerts]  # doctest: +SKIP
@@ -22,6 +28,7 @@ import importlib.util
 import json
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +40,7 @@ from assay.monitor.clock import ManualClock
 from assay.monitor.config import MonitorConfig
 from assay.monitor.ingest import Ingestor
 from assay.monitor.notify import Dispatcher, Notification
+from assay.monitor.rules import save_rules
 from assay.monitor.scoring import ScoringWorker
 from assay.store.events import AlertRecord
 from assay.types import Case, Output
@@ -40,6 +48,8 @@ from assay.types import Case, Output
 __all__ = ["DEMO_CONFIG", "DemoReport", "run_monitor_demo"]
 
 APP: Final = "lumen-notes"
+VARIANTS: Final = ("prompt-v1", "prompt-v2")
+"""The A/B test: v1 the original answer prompt, v2 a concise one (shorter, cheaper, as well liked)."""
 DAY: Final = datetime(2025, 3, 3, tzinfo=UTC)
 STEP_MIN: Final = 5
 
@@ -192,6 +202,7 @@ def run_monitor_demo(
 
     store = open_store(store_url)
     try:
+        save_rules(store, config.rules, source="assay demo --monitor")
         ingestor = Ingestor(store, config.anonymise, now=clock.now)
         worker = ScoringWorker(store, config)
         dispatcher = Dispatcher(config.notify, clock=clock)
@@ -265,28 +276,38 @@ def _event(
     retrieval = rng.lognormvariate(math.log(2.6), 0.25) if slow else rng.lognormvariate(math.log(0.04), 0.3)
     generation = rng.lognormvariate(math.log(0.35), 0.35)
     refused = bool((out.raw or {}).get("refused"))
+    ts = (DAY + timedelta(minutes=minute, seconds=rng.random() * 60)).timestamp()
+    session = rng.randrange(5000)
+    user = rng.randrange(2000)
+    concise = user % 2 == 1  # the A/B split is by user: a user always sees the same prompt
+    text = out.text
+    if concise and not refused:  # the concise prompt answers with the first sentence only
+        first = re.split(r"(?<=[.!?])\s+", text.strip(), maxsplit=1)[0]
+        if first:
+            generation *= max(0.3, len(first) / max(1, len(text)))
+            text = first
+    output_tokens = max(1, len(text.split()))
+    input_tokens = 60 + len(question.split()) * 2 + (0 if concise else 25)  # v1's prompt is longer
     event: dict[str, Any] = {
         "event_id": f"demo-{run_tag}-{n}",
-        "ts": (DAY + timedelta(minutes=minute, seconds=rng.random() * 60)).timestamp(),
+        "ts": ts,
         "app": APP,
+        "variant": VARIANTS[concise],
         "model": "bm25-extractive",
         "input": question,
-        "output": out.text,
+        "output": text,
         "contexts": [{"id": d.id, "text": d.text, "score": d.score} for d in out.contexts],
         "latency_s": retrieval + generation,
         "ttft_s": retrieval + generation * 0.2,
-        "usage": {
-            "input_tokens": 60 + len(question.split()) * 2,
-            "output_tokens": max(1, len(out.text.split())),
-        },
-        "cost_usd": 2e-5,
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+        "cost_usd": round(input_tokens * 1.5e-7 + output_tokens * 6e-7, 8),
         "spans": [
             {"name": "retrieval", "duration_s": retrieval, "start_offset_s": 0.0},
             {"name": "generation", "duration_s": generation, "start_offset_s": retrieval},
         ],
-        "session_id": f"s-{rng.randrange(5000)}",
-        "user_id": f"u-{rng.randrange(2000)}",
-        "metadata": meta,
+        "session_id": f"s-{session}",
+        "user_id": f"u-{user}",
+        "metadata": {**meta, "prompt": VARIANTS[concise]},
     }
     if rng.random() < 0.35:
         p_up = 0.88 if not refused else 0.35

@@ -31,7 +31,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from assay.monitor.ingest import Ingestor, IngestResult, Rejection
+from assay.monitor.ingest import Ingestor, IngestResult, Rejection, decode_json
 from assay.types import StoreError
 
 if TYPE_CHECKING:
@@ -105,6 +105,16 @@ def parse_batch(body: bytes, content_type: str) -> tuple[list[Any], list[int | N
     Invalid UTF-8 is decoded with surrogate escapes, so it rejects only the events containing it.
     Raises ``ValueError`` when the body as a whole is not a batch.
     """
+    if "ndjson" not in content_type and "jsonlines" not in content_type:
+        try:  # the common case, fast (orjson when installed); anything unusual takes the path below
+            data = decode_json(body)
+        except ValueError:
+            pass
+        else:
+            if isinstance(data, dict) and isinstance(data.get("events"), list):
+                data = data["events"]
+            if isinstance(data, list):
+                return data, [], []
     text = body.decode("utf-8", errors="surrogateescape")
     if "ndjson" in content_type or "jsonlines" in content_type:
         objs: list[Any] = []

@@ -34,13 +34,26 @@ Example (YAML)::
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import and_, func, select
 
 from assay.monitor.clock import parse_duration
@@ -50,7 +63,20 @@ from assay.store.events import event_scores, events
 if TYPE_CHECKING:
     from assay.store import Store
 
-__all__ = ["ChangeRule", "DriftRule", "Rule", "Sample", "ThresholdRule", "VolumeRule", "evaluate_rule"]
+__all__ = [
+    "ChangeRule",
+    "DriftRule",
+    "Rule",
+    "Sample",
+    "ThresholdRule",
+    "VolumeRule",
+    "evaluate_rule",
+    "parse_rule",
+    "save_rules",
+    "stored_rules",
+]
+
+logger = logging.getLogger(__name__)
 
 _EXPR = re.compile(
     r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|==|!=|>|<)\s*(-?[\d.]+(?:e-?\d+)?)\s*(?:for\s+(\S+))?\s*$"
@@ -280,6 +306,56 @@ Rule = Annotated[
     Discriminator(_rule_type),
 ]
 """Any rule; ``type`` defaults to ``threshold``."""
+
+
+@cache
+def _rule_adapter() -> TypeAdapter[Any]:
+    return TypeAdapter(Rule)
+
+
+def parse_rule(definition: dict[str, Any]) -> Any:
+    """A rule from its definition (a mapping as in the YAML, or as ``save_rules`` stored it).
+
+    Raises ``ValueError`` (a pydantic ``ValidationError``) when the definition is not a valid rule.
+
+    Example:
+        >>> r = parse_rule({"name": "slow", "expr": "p95_latency_s > 2 for 10m"})
+        >>> (r.type, r.metric, r.op, r.value, r.for_s)
+        ('threshold', 'p95_latency_s', '>', 2.0, 600.0)
+    """
+    return _rule_adapter().validate_python(definition)
+
+
+def save_rules(store: Store, rules: Sequence[Any], *, source: str) -> None:
+    """Store ``rules`` as the monitor's current rule set (replacing the previous one).
+
+    The CLI calls this whenever it runs with a config that has a ``rules:`` section, so the dashboard
+    can show threshold bands from the store when no config file is at hand. ``source`` says where
+    they came from (the config path).
+
+    Example:
+        >>> save_rules(store, config.rules, source="monitor.yaml")  # doctest: +SKIP
+    """
+    store.events.save_rules(
+        [(r.name, r.type, r.model_dump(mode="json", by_alias=True)) for r in rules], source=source
+    )
+
+
+def stored_rules(store: Store) -> list[Any]:
+    """The rules last saved with ``save_rules``; a definition this version cannot read is skipped
+    (with a warning) rather than hiding the others.
+
+    Example:
+        >>> [r.name for r in stored_rules(store)]  # doctest: +SKIP
+        ['slow_answers']
+    """
+    out = []
+    for rec in store.events.list_rules():
+        try:
+            out.append(parse_rule(rec.definition))
+        except ValidationError as exc:
+            logger.warning("stored rule %r (from %s) is not valid here: %s", rec.name, rec.source, exc)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,21 +56,57 @@ class _Trace:
 _CURRENT: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar("assay_monitor_trace", default=None)
 
 
+class _Ticket:
+    """The outcome of one batch's send: ``(accepted, duplicates, rejected)`` or the error, once known."""
+
+    __slots__ = ("_done", "counts", "error")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.counts: tuple[int, int, int] = (0, 0, 0)
+        self.error: BaseException | None = None
+
+    def set(self, counts: tuple[int, int, int] | None, error: BaseException | None) -> None:
+        self.counts = counts or (0, 0, 0)
+        self.error = error
+        self._done.set()
+
+    def wait(self) -> _Ticket:
+        self._done.wait()
+        return self
+
+
 class _StoreSink:
+    """Writes to a store: the monitor thread prepares (validates, anonymises) a batch while the
+    ingest pipeline's writer thread commits the previous one."""
+
     def __init__(self, url: str, anonymisation: AnonymisationConfig | None, key: bytes | None) -> None:
-        from assay.monitor.ingest import Ingestor
+        from assay.monitor.ingest import Ingestor, IngestPipeline
         from assay.store import open_store
 
         self.store = open_store(url)
         self.ingestor = Ingestor(self.store, anonymisation, key=key)
+        self.pipeline = IngestPipeline(self.ingestor)
 
-    def send(self, batch: list[dict[str, Any]]) -> tuple[int, int, int]:
-        r = self.ingestor.ingest(batch)
-        for rej in r.rejected[:3]:
-            logger.warning("assay monitor: event rejected: %s", rej.error)
-        return r.accepted, r.duplicates, len(r.rejected)
+    def prepare(self, batch: list[dict[str, Any]]) -> Any:
+        return self.ingestor.prepare_batch(batch, rows=True)
+
+    def start(self, prepared: Any) -> _Ticket:
+        ticket = _Ticket()
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if result is not None:
+                for rej in result.rejected[:3]:
+                    logger.warning("assay monitor: event rejected: %s", rej.error)
+                ticket.set((result.accepted, result.duplicates, len(result.rejected)), None)
+            else:
+                ticket.set(None, error)
+
+        self.pipeline.submit_prepared(prepared, done)
+        return ticket
 
     def close(self) -> None:
+        self.pipeline.close()
         self.store.close()
 
 
@@ -101,6 +137,17 @@ class _HttpSink:
         if resp.status_code == 413:
             raise _Permanent(f"batch too large for the server (413); lower batch_size ({len(batch)})")
         raise RuntimeError(f"server answered HTTP {resp.status_code}: {resp.text[:200]}")
+
+    def prepare(self, batch: list[dict[str, Any]]) -> Any:
+        return batch  # the server validates
+
+    def start(self, prepared: Any) -> _Ticket:
+        ticket = _Ticket()
+        try:
+            ticket.set(self.send(prepared), None)
+        except Exception as exc:
+            ticket.set(None, exc)
+        return ticket
 
     def close(self) -> None:
         self.client.close()
@@ -239,61 +286,107 @@ class Monitor:
             return _HttpSink(self.url, timeout_s, token)
         return _StoreSink(self.url, anonymisation, key)
 
+    def _take(self) -> list[dict[str, Any]] | None:
+        with self._lock:
+            if not self._buffer:
+                return None
+            n = min(self.batch_size, len(self._buffer))
+            batch = [self._buffer.popleft() for _ in range(n)]
+            self._inflight += n
+            return batch
+
     def _run(self) -> None:
+        """Send batches; with a store, batch k+1 is prepared while batch k commits (see ``_StoreSink``).
+
+        A batch counts as sent only when its outcome is known. After a failure nothing is overlapped:
+        the failed batch goes back to the front of the buffer (then the one prepared meanwhile), and
+        the thread backs off before trying again.
+        """
         failures = 0
+        pending: tuple[list[dict[str, Any]], _Ticket] | None = None
         while True:
-            self._wake.wait(self.flush_interval_s)
-            self._wake.clear()
-            while True:
+            if pending is None:
+                self._wake.wait(self.flush_interval_s)
+                self._wake.clear()
+            batch = self._take()
+            prepared: Any = None
+            prep_error: BaseException | None = None
+            if batch is not None:
+                try:
+                    if self._sink is None:
+                        self._sink = self._open_sink()
+                    prepared = self._sink.prepare(batch)
+                except Exception as exc:
+                    prep_error = exc
+            if pending is not None:
+                sent, ticket = pending
+                pending = None
+                if self._settle(sent, ticket.wait()):
+                    failures = 0
+                else:
+                    failures += 1
+                    if batch is not None:  # not tried yet: back in the buffer, behind the failed batch
+                        with self._lock:
+                            self._buffer.extendleft(reversed(batch))
+                            self._inflight -= len(batch)
+                        batch = None
+                    if self._retry_or_give_up(sent, failures):
+                        failures = 0
+                    else:
+                        time.sleep(min(self.retry_backoff_s * 2 ** (failures - 1), 30.0))
+                    continue
+            if batch is None:
                 with self._lock:
-                    if not self._buffer:
+                    if not self._buffer and not self._inflight:
                         self._idle.notify_all()
                         if self._closed:
                             return
-                        break
-                    n = min(self.batch_size, len(self._buffer))
-                    batch = [self._buffer.popleft() for _ in range(n)]
-                    self._inflight = n
-                ok = self._send(batch)
-                with self._lock:
-                    self._inflight = 0
-                    if ok:
-                        failures = 0
-                    else:
-                        failures += 1
-                        if failures > self.max_retries or self._closed:
-                            self._counts["failed"] += len(batch)
-                            logger.error(
-                                "assay monitor: gave up on %d events after %d attempts", len(batch), failures
-                            )
-                            failures = 0
-                        else:  # keep them (ahead of newer events) while there is room
-                            room = self.max_buffer - len(self._buffer)
-                            keep = batch[:room] if room > 0 else []
-                            self._buffer.extendleft(reversed(keep))
-                            self._counts["dropped"] += len(batch) - len(keep)
-                    self._idle.notify_all()
-                if not ok and failures:
-                    time.sleep(min(self.retry_backoff_s * 2 ** (failures - 1), 30.0))
+                continue
+            assert self._sink is not None or prep_error is not None
+            if prep_error is not None:
+                ticket = _Ticket()
+                ticket.set(None, prep_error)
+            else:
+                assert self._sink is not None
+                ticket = self._sink.start(prepared)
+            pending = (batch, ticket)
 
-    def _send(self, batch: list[dict[str, Any]]) -> bool:
-        try:
-            if self._sink is None:
-                self._sink = self._open_sink()
-            accepted, duplicates, rejected = self._sink.send(batch)
-        except _Permanent as exc:
-            logger.error("assay monitor: %s", exc)
-            with self._lock:
-                self._counts["rejected"] += len(batch)
-            return True
-        except Exception as exc:
-            logger.warning("assay monitor: could not send %d events (will retry): %s", len(batch), exc)
-            return False
+    def _settle(self, batch: list[dict[str, Any]], ticket: _Ticket) -> bool:
+        """Count a finished batch; False when it must be retried."""
+        error = ticket.error
         with self._lock:
-            self._counts["sent"] += accepted
-            self._counts["duplicates"] += duplicates
-            self._counts["rejected"] += rejected
+            self._inflight -= len(batch)
+            if error is None:
+                accepted, duplicates, rejected = ticket.counts
+                self._counts["sent"] += accepted
+                self._counts["duplicates"] += duplicates
+                self._counts["rejected"] += rejected
+            elif isinstance(error, _Permanent):
+                self._counts["rejected"] += len(batch)
+            self._idle.notify_all()
+        if isinstance(error, _Permanent):
+            logger.error("assay monitor: %s", error)
+            return True
+        if error is not None:
+            logger.warning("assay monitor: could not send %d events (will retry): %s", len(batch), error)
+            return False
         return True
+
+    def _retry_or_give_up(self, batch: list[dict[str, Any]], failures: int) -> bool:
+        """Put a failed batch back in the buffer, or give up on it (True) after ``max_retries``."""
+        with self._lock:
+            if failures > self.max_retries or self._closed:
+                self._counts["failed"] += len(batch)
+                logger.error("assay monitor: gave up on %d events after %d attempts", len(batch), failures)
+                self._idle.notify_all()
+                return True
+            else:  # keep them (ahead of newer events) while there is room
+                room = self.max_buffer - len(self._buffer)
+                keep = batch[:room] if room > 0 else []
+                self._buffer.extendleft(reversed(keep))
+                self._counts["dropped"] += len(batch) - len(keep)
+            self._idle.notify_all()
+            return False
 
     # ------------------------------------------------------------------------------ tracing
     @contextlib.contextmanager

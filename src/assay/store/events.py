@@ -17,6 +17,10 @@ Tables (registered on ``assay.store.schema.metadata``; schema version 2 added th
                   absent. ``event_rollup_bins`` holds the latency ('l') and TTFT ('t') histogram bins.
     alerts        one row per alert instance (a rule firing for one label set, from pending to resolved).
     monitor_state key -> JSON: the scorer's cursor, judge budget counters, the per-store hash key.
+    monitor_rules the rules the monitor last ran with (``assay monitor check/ingest/score --config``):
+                  name, type, the definition as JSON and where it came from, so the dashboard can draw
+                  threshold bands without the config file. Schema version 3 (an existing store is
+                  upgraded on open by ``create_rules_table``).
 
 ``EventStore(store)`` (or ``store.events``) writes and reads them with the store's conventions: JSON as
 text, UTC timestamps, ``BEGIN IMMEDIATE`` writes, driver-level executemany (PostgreSQL: ``unnest``).
@@ -69,12 +73,15 @@ __all__ = [
     "SCORE_COLUMNS",
     "AlertRecord",
     "EventStore",
+    "StoredRule",
     "alerts",
     "create_monitor_tables",
+    "create_rules_table",
     "event_rollup_bins",
     "event_rollups",
     "event_scores",
     "events",
+    "monitor_rules",
     "monitor_state",
 ]
 
@@ -209,7 +216,19 @@ monitor_state = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
-MONITOR_TABLES: Final = (events, event_scores, event_rollups, event_rollup_bins, alerts, monitor_state)
+monitor_rules = Table(
+    "monitor_rules",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("definition_json", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("saved_at", UTCDateTime(), nullable=False),
+)
+
+MONITOR_TABLES: Final = (
+    events, event_scores, event_rollups, event_rollup_bins, alerts, monitor_state, monitor_rules,
+)  # fmt: skip
 EVENT_COLUMNS: Final = tuple(c.name for c in events.columns if c.name != "seq")
 """Column order of the rows ``EventStore.insert_events`` takes (every column but ``seq``)."""
 SCORE_COLUMNS: Final = tuple(c.name for c in event_scores.columns)
@@ -224,6 +243,31 @@ def create_monitor_tables(conn: Connection) -> None:
     """Schema upgrade 1 -> 2: add the monitoring tables (inside the caller's transaction)."""
     for table in MONITOR_TABLES:
         table.create(conn, checkfirst=True)
+
+
+def create_rules_table(conn: Connection) -> None:
+    """Schema upgrade 2 -> 3: add ``monitor_rules`` (idempotent; inside the caller's transaction)."""
+    monitor_rules.create(conn, checkfirst=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    """A rule definition as saved by the monitor: ``definition`` is the rule's JSON (as in the YAML)."""
+
+    name: str
+    type: str
+    definition: dict[str, Any]
+    source: str
+    saved_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "definition": self.definition,
+            "source": self.source,
+            "saved_at": self.saved_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +320,10 @@ class AlertRecord:
 
 
 _POS: Final = {c: i for i, c in enumerate(EVENT_COLUMNS)}
+_SQLITE_MAX_SEQ: Final = "SELECT max(seq) FROM events"
+_SQLITE_CHUNK: Final = 512
+"""Rows per multi-row INSERT on SQLite (fewer when the build allows fewer bound variables)."""
+_SQLITE_IDS_AFTER: Final = "SELECT event_id FROM events WHERE seq > ?"
 _RollupKey = tuple[Any, ...]
 
 
@@ -284,8 +332,10 @@ def _accumulate(
 ) -> tuple[dict[_RollupKey, list[Any]], dict[_RollupKey, int | None], dict[_RollupKey, int]]:
     """Per rollup key: the ``ROLLUP_SUMS`` of the rows, their maximum queue depth, and histogram bins.
 
-    Column-wise per minute (list comprehensions, not a branch per field per row), then the minutes are
-    added up into their hours.
+    Column-wise per minute: each minute's rows are transposed once (``zip``) and every sum and count
+    is a C-level pass over one column (``sum``, ``count``, ``filter``), not a branch per field per
+    row; then the minutes are added up into their hours. Booleans are the driver's (0/1 or
+    False/True): both sum and count alike.
     """
     p = _POS
     i_t, i_app, i_var, i_model = p["t_unix"], p["app"], p["variant"], p["model"]
@@ -311,20 +361,21 @@ def _accumulate(
     i_th, i_ra, i_np, i_res, i_esc = p["thumbs_up"], p["rating"], p["nps"], p["resolved"], p["escalated"]
     i_ht, i_acc, i_q = p["handle_time_s"], p["accepted"], p["queue_depth"]
 
-    def present(rs: list[Sequence[Any]], i: int) -> list[Any]:
-        return [r[i] for r in rs if r[i] is not None]
+    def present(col: Sequence[Any]) -> list[Any]:
+        return [v for v in col if v is not None] if None in col else list(col)
 
     for key, rs in by_minute.items():
-        lat, ttft = present(rs, i_lat), present(rs, i_ttft)
-        th, ra, np_ = present(rs, i_th), present(rs, i_ra), present(rs, i_np)
-        res, esc, ht, acc, q = (present(rs, i) for i in (i_res, i_esc, i_ht, i_acc, i_q))
+        cols = list(zip(*rs, strict=True))
+        lat, ttft = present(cols[i_lat]), present(cols[i_ttft])
+        th, ra, np_ = present(cols[i_th]), present(cols[i_ra]), present(cols[i_np])
+        res, esc, ht, acc, q = (present(cols[i]) for i in (i_res, i_esc, i_ht, i_acc, i_q))
         minute_sums = [
-            len(rs), sum(1 for r in rs if r[i_err]), len(lat), sum(lat), len(ttft), sum(ttft),
-            sum(r[i_in] or 0 for r in rs), sum(r[i_out] or 0 for r in rs), sum(r[i_cost] or 0.0 for r in rs),
-            len(th), sum(1 for v in th if v), len(ra), sum(ra),
+            len(rs), sum(map(bool, cols[i_err])), len(lat), sum(lat), len(ttft), sum(ttft),
+            sum(filter(None, cols[i_in])), sum(filter(None, cols[i_out])), sum(filter(None, cols[i_cost]), 0.0),
+            len(th), sum(map(bool, th)), len(ra), sum(ra),
             len(np_), sum(1 for v in np_ if v >= 9), sum(1 for v in np_ if v <= 6),
-            len(res), sum(1 for v in res if v), len(esc), sum(1 for v in esc if v), len(ht), sum(ht),
-            len(acc), sum(1 for v in acc if v), len(q), sum(q),
+            len(res), sum(map(bool, res)), len(esc), sum(map(bool, esc)), len(ht), sum(ht),
+            len(acc), sum(map(bool, acc)), len(q), sum(q),
         ]  # fmt: skip
         hour_key = (60, key[1] - key[1] % 60, *key[2:])
         sums[key] = minute_sums
@@ -342,8 +393,7 @@ def _accumulate(
             if not values:
                 continue
             counts: dict[int, int] = {}
-            for r in rs:
-                b = r[i_bin]
+            for b in cols[i_bin]:
                 if b is not None:
                     counts[b] = counts.get(b, 0) + 1
             for b, n in counts.items():
@@ -353,6 +403,59 @@ def _accumulate(
     return sums, qmax, bins
 
 
+class _MultiRow:
+    """An ``INSERT ... VALUES (?, ...) [ON CONFLICT ...]`` for SQLite run as multi-row statements.
+
+    One statement stores hundreds of rows in a single call into SQLite, which runs without the GIL,
+    so a thread preparing the next batch keeps running meanwhile; ``executemany`` takes the GIL back
+    after every row, and each time waits for the other thread to give it up. Statements hold up to
+    ``_SQLITE_CHUNK`` rows and the remainder is split into power-of-two sizes, so a handful of
+    statement texts are compiled once and reused from the driver's statement cache.
+    """
+
+    def __init__(self, sql: str) -> None:
+        head, rest = sql.split(" VALUES (", 1)
+        placeholders, tail = rest.split(")", 1)
+        self.width = placeholders.count("?")
+        self._head = head + " VALUES "
+        self._one = "(" + placeholders + ")"
+        self._tail = tail
+        self._texts: dict[int, str] = {}
+        self._per: int | None = None
+
+    def _rows_per_statement(self, conn: Connection) -> int:
+        if self._per is None:
+            import sqlite3
+
+            raw = conn.connection.driver_connection
+            limit = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if raw is not None else 999
+            self._per = max(1, min(_SQLITE_CHUNK, limit // self.width))
+        return self._per
+
+    def _text(self, size: int) -> str:
+        text = self._texts.get(size)
+        if text is None:
+            text = self._texts[size] = self._head + ", ".join([self._one] * size) + self._tail
+        return text
+
+    def execute(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """Run the statement for every row (in order, one transaction: the caller's); the rows changed."""
+        from itertools import chain
+
+        per = self._rows_per_statement(conn)
+        total = 0
+        start = 0
+        n = len(rows)
+        while start < n:
+            size = min(per, n - start)
+            if size < per:
+                size = 1 << (size.bit_length() - 1)  # the largest power of two that fits
+            params = tuple(chain.from_iterable(rows[start : start + size]))
+            total += conn.exec_driver_sql(self._text(size), params).rowcount
+            start += size
+        return total
+
+
 class EventStore:
     """Reads and writes the monitoring tables of one ``Store`` (thread-safe like the store itself)."""
 
@@ -360,8 +463,15 @@ class EventStore:
         self.store = store
         self.dialect = store.dialect
         self._insert_events = self._insert_sql(events, EVENT_COLUMNS, "event_id")
+        probe = datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)  # the store writes "YYYY-MM-DD HH:MM:SS.ffffff"
+        self._sqlite_text_times = self.store._db_datetime(probe) == probe.isoformat(" ", "microseconds")[:26]
         self._insert_scores = self._insert_sql(event_scores, SCORE_COLUMNS, "event_seq, name")
         self._upsert_rollup, self._upsert_bins = self._rollup_statements()
+        if self.dialect == "sqlite":
+            assert self._upsert_rollup.reorder is None and self._upsert_bins.reorder is None
+            self._multi_events = _MultiRow(self._insert_events.sql)
+            self._multi_rollup = _MultiRow(self._upsert_rollup.sql)
+            self._multi_bins = _MultiRow(self._upsert_bins.sql)
 
     # ------------------------------------------------------------------------------ driver SQL
     def _insert_sql(self, table: Table, columns: Sequence[str], conflict: str) -> Any:
@@ -381,6 +491,13 @@ class EventStore:
 
     def db_datetime(self, dt: datetime) -> Any:
         """A datetime in the driver's form for rows passed to ``insert_events``/``add_scores``."""
+        return self.store._db_datetime(dt)
+
+    def db_datetime_utc(self, dt: datetime) -> Any:
+        """``db_datetime`` for a datetime already in UTC (``datetime.timezone.utc``), a little faster
+        on SQLite (the ingest hot path: one per event)."""
+        if self._sqlite_text_times and dt.tzinfo is UTC:
+            return dt.isoformat(" ", "microseconds")[:26]
         return self.store._db_datetime(dt)
 
     def db_bool(self, value: bool | None) -> Any:
@@ -403,31 +520,35 @@ class EventStore:
                 result = conn.exec_driver_sql(
                     sql.sql + " RETURNING event_id", tuple([list(col) for col in zip(*rows, strict=True)])
                 )
-                inserted = {r[0] for r in result}
+                returned = {r[0] for r in result}
                 new_rows = []
                 for row in rows:
-                    if row[0] in inserted:
+                    if row[0] in returned:
                         new_rows.append(row)
-                        inserted.discard(row[0])
+                        returned.discard(row[0])
             else:
-                # writes are serialised (BEGIN IMMEDIATE): what is absent now is inserted below
-                ids = list({row[0] for row in rows})
-                existing: set[str] = set()
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    existing.update(
-                        r[0]
-                        for r in conn.execute(select(events.c.event_id).where(events.c.event_id.in_(chunk)))
-                    )
-                new_rows = []
-                for row in rows:
-                    if row[0] not in existing:
-                        new_rows.append(row)
-                        existing.add(row[0])
-                if new_rows:
-                    conn.exec_driver_sql(self._insert_events.sql, new_rows)
+                # Writes are serialised (BEGIN IMMEDIATE) and ``seq`` is the rowid, which SQLite numbers
+                # above the largest one: the rows this statement inserted are those past ``before``.
+                # Usually every row is new (the rowcount says so) and no lookup is needed at all.
+                before = conn.exec_driver_sql(_SQLITE_MAX_SEQ).scalar() or 0
+                inserted = self._sqlite_insert_events(conn, rows)
+                if inserted == len(rows):
+                    new_rows = list(rows)
+                elif inserted <= 0:
+                    new_rows = []
+                else:
+                    fresh = {r[0] for r in conn.exec_driver_sql(_SQLITE_IDS_AFTER, (before,))}
+                    new_rows = []
+                    for row in rows:  # the first of repeated ids is the one inserted
+                        if row[0] in fresh:
+                            new_rows.append(row)
+                            fresh.discard(row[0])
             self._rollup(conn, new_rows)
             return len(new_rows)
+
+    def _sqlite_insert_events(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """Insert event rows on SQLite (see ``_MultiRow``); returns how many were new."""
+        return self._multi_events.execute(conn, rows)
 
     def _rollup(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Add the rows' counts and sums to their minute and hour rollups (inside the insert's transaction)."""
@@ -443,9 +564,16 @@ class EventStore:
     ) -> None:
         from assay.store.store import Store
 
-        Store._executemany(conn, self._upsert_rollup, [(*key, *acc, qmax[key]) for key, acc in sums.items()])
-        if bins:
-            Store._executemany(conn, self._upsert_bins, [(*bk, n) for bk, n in bins.items()])
+        rollup_rows = [(*key, *acc, qmax[key]) for key, acc in sums.items()]
+        bin_rows = [(*bk, n) for bk, n in bins.items()]
+        if self.dialect == "sqlite":
+            self._multi_rollup.execute(conn, rollup_rows)
+            if bin_rows:
+                self._multi_bins.execute(conn, bin_rows)
+            return
+        Store._executemany(conn, self._upsert_rollup, rollup_rows)
+        if bin_rows:
+            Store._executemany(conn, self._upsert_bins, bin_rows)
 
     def _rollup_statements(self) -> tuple[Any, Any]:
         r, rb = event_rollups, event_rollup_bins
@@ -591,6 +719,50 @@ class EventStore:
                 else:
                     key = json.loads(row[0])
         return bytes.fromhex(key)
+
+    # ------------------------------------------------------------------------------ rules
+    def save_rules(self, rules: Sequence[tuple[str, str, dict[str, Any]]], *, source: str) -> None:
+        """Replace the stored rule set with ``rules`` (``(name, type, definition)``) in ONE transaction.
+
+        The set mirrors the config the monitor last ran with: rules no longer in it are removed. An
+        empty ``rules`` clears the set.
+        """
+        names = [name for name, _, _ in rules]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise StoreError(f"rule names must be unique; repeated: {', '.join(dup)}")
+        now = datetime.now(UTC)
+        with self.store._write(f"save {len(rules)} monitor rules") as conn:
+            conn.execute(monitor_rules.delete())
+            if rules:
+                conn.execute(
+                    monitor_rules.insert(),
+                    [
+                        {
+                            "name": name,
+                            "type": kind,
+                            "definition_json": json.dumps(definition, sort_keys=True, default=str),
+                            "source": source,
+                            "saved_at": now,
+                        }
+                        for name, kind, definition in rules
+                    ],
+                )
+
+    def list_rules(self) -> list[StoredRule]:
+        """The stored rule definitions, by name ([] when none were ever saved)."""
+        with self.store._read("list monitor rules") as conn:
+            rows = conn.execute(select(monitor_rules).order_by(monitor_rules.c.name)).all()
+        return [
+            StoredRule(
+                name=r.name,
+                type=r.type,
+                definition=json.loads(r.definition_json),
+                source=r.source,
+                saved_at=r.saved_at,
+            )
+            for r in rows
+        ]
 
     # ------------------------------------------------------------------------------ alerts
     def save_alerts(self, records: Sequence[AlertRecord], *, delete: Sequence[str] = ()) -> None:

@@ -64,7 +64,7 @@ __all__ = [
     "stored_version",
 ]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """Bump when the schema changes, and register the upgrade from the previous version in MIGRATIONS."""
 
 # An arbitrary constant: the PostgreSQL advisory lock key that serialises schema creation/upgrades.
@@ -238,7 +238,15 @@ def _add_monitor_tables(conn: Connection) -> None:
     create_monitor_tables(conn)
 
 
+def _add_rules_table(conn: Connection) -> None:
+    """Upgrade 2 -> 3: the stored monitoring rules."""
+    from assay.store.events import create_rules_table
+
+    create_rules_table(conn)
+
+
 MIGRATIONS[1] = _add_monitor_tables
+MIGRATIONS[2] = _add_rules_table
 
 # The monitoring tables live in their own module, imported last (it uses ``metadata`` and ``UTCDateTime``)
 # so that they are registered on ``metadata`` whichever of the two modules is imported first.
