@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, func, or_, select
 
+from assay.aggregates import MeanWithCI, Percentiles
 from assay.monitor.clock import parse_duration
 from assay.monitor.sketch import quantile_from_bins
 from assay.store.events import ROLLUP_SUMS, event_rollup_bins, event_rollups, event_scores
@@ -62,26 +63,8 @@ METRICS: Final = (
 """Names ``WindowAggregate.metric`` knows, besides ``score.<scorer name>`` (an online score's mean)."""
 
 
-class Percentiles(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    p50: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    mean: float | None = None
-    n: int = 0
-
-
-class ScoreSummary(BaseModel):
+class ScoreSummary(MeanWithCI):
     """One online score over a window: mean with a 95% interval; ``n_errors`` scores that failed."""
-
-    model_config = ConfigDict(extra="forbid")
-    mean: float | None
-    ci_low: float | None
-    ci_high: float | None
-    n: int
-    n_errors: int
-    kind: str
-    higher_is_better: bool
 
 
 class WindowAggregate(BaseModel):
