@@ -41,6 +41,12 @@ typecheck: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/harness_overhead.py
 	$(PY) bench/stats_bench.py
+	$(PY) bench/store_bench.py
+	$(PY) bench/factuality_bench.py
+	$(PY) bench/safety_bench.py
+	$(PY) bench/monitor_bench.py
+	$(PY) bench/report_bench.py
+	$(PY) bench/ray_engine_bench.py
 
 clean:
 	rm -rf $(VENV) .assay .pytest_cache .mypy_cache .ruff_cache
