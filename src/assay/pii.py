@@ -38,9 +38,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import ipaddress
+import itertools
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -113,15 +116,20 @@ def luhn_valid(number: str) -> bool:
         >>> luhn_valid("4111 1111 1111 1111"), luhn_valid("4111 1111 1111 1112")
         (True, False)
     """
-    digits = [ord(c) - 48 for c in number if "0" <= c <= "9"]
+    # the ASCII digits as bytes (nothing else counts), then byte sums in C: every second digit from the
+    # right is doubled, and 9 subtracted when that exceeds 9 (``_LUHN_DOUBLED`` maps "0".."9" to the result)
+    digits = number.encode("ascii", "ignore").translate(None, _NOT_DIGIT_BYTES)
     if len(digits) < 2:
         return False
-    # every second digit from the right is doubled (and 9 subtracted when that exceeds 9)
-    total = sum(digits[-1::-2]) + sum([_LUHN_DOUBLED[d] for d in digits[-2::-2]])
+    kept = digits[-1::-2]
+    total = sum(kept) - 48 * len(kept) + sum(digits[-2::-2].translate(_LUHN_DOUBLED))
     return total % 10 == 0
 
 
-_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+_NOT_DIGIT_BYTES = bytes(b for b in range(256) if not 48 <= b <= 57)
+_LUHN_DOUBLED = bytes(
+    (2 * (b - 48) - 9 if b >= 53 else 2 * (b - 48)) if 48 <= b <= 57 else 0 for b in range(256)
+)
 
 
 #: IBAN length per country (ISO 13616 registry)
@@ -167,7 +175,19 @@ def shannon_entropy(text: str) -> float:
     if not text:
         return 0.0
     n = len(text)
-    return abs(sum([c / n * math.log2(c / n) for c in Counter(text).values()]))
+    if n > _ENTROPY_TABLE_MAX:
+        return abs(sum([c / n * math.log2(c / n) for c in Counter(text).values()]))
+    terms = _entropy_terms(n)  # the same numbers, summed in the same order: the same float
+    return abs(sum([terms[c] for c in Counter(text).values()]))
+
+
+_ENTROPY_TABLE_MAX = 256
+
+
+@functools.lru_cache(maxsize=_ENTROPY_TABLE_MAX)
+def _entropy_terms(n: int) -> list[float]:
+    """``c / n * log2(c / n)`` for every count ``c`` in ``0..n`` (tokens are short: computed once per length)."""
+    return [c / n * math.log2(c / n) if c else 0.0 for c in range(n + 1)]
 
 
 # ----------------------------------------------------------------------------------------- patterns
@@ -213,7 +233,6 @@ _PHONE_PREFIX_MAX = 3
 #: the non-digit characters a phone, card or SSN match can contain: removed, or turned into spaces
 _DROP_SEPARATORS = str.maketrans("", "", "+() .-")
 _SEPARATORS_TO_SPACE = str.maketrans("+().-", "     ")
-_DROP_DIGITS = str.maketrans("", "", "0123456789")
 _PHONE_WORDS = re.compile(
     r"(?i)(?:phone|mobile|cell|call|tel|telephone|fax|whatsapp|sms|text me|number|tél|teléfono|telefon)"
     r"\W{0,4}(?:\w+\W{1,3}){0,3}$"
@@ -267,13 +286,51 @@ def _digit_runs(text: str) -> list[int]:
     return [len(r) for r in _DIGIT_RUN.findall(text)]
 
 
-def _digit_run_lengths(text: str) -> frozenset[int]:
-    return frozenset(_digit_runs(text))
-
-
-_IPV4_HINT = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
 #: the fewest digits a value of each type can have
 _MIN_DIGITS = {"credit_card": 13, "iban": 2, "phone": 8, "national_id": 6}
+
+
+# ------------------------------------------------------------------------------------ shapes and hints
+# Python's ``re`` tries a pattern that starts with a character class (``\d``, ``[A-Z]``) at every
+# character, and ``\d`` costs a Unicode table look-up each time: a dozen such scans made up most of the
+# cost of ``detect``. So each text is first mapped, in C (bytes.translate), to its *shape*: an ASCII
+# string of the same length with ASCII digits as "0", ASCII letters as "A"/"a", other ASCII characters
+# as themselves and anything else as "?". Each digit- or letter-led pattern has a *hint*: the same
+# pattern spelled over shapes, short and led by a literal so ``re`` finds it fast (or a piece of it that
+# ``str.__contains__`` finds faster still). Wherever the pattern matches the text, its hint matches the
+# shape (every character a pattern can match at the hinted places is ASCII and keeps its class), so the
+# pattern is tried only where the hint matches and gives exactly the matches of a full scan. A text with
+# a non-ASCII decimal digit (which ``\d`` matches) has no shape and is scanned the plain way.
+_SHAPE_TABLE = bytes(
+    48 if 48 <= b <= 57 else 65 if 65 <= b <= 90 else 97 if 97 <= b <= 122 else b for b in range(256)
+)
+_NON_ASCII_DIGIT = re.compile(r"[^\D0-9]")
+
+
+def _shape(text: str) -> str | None:
+    """The shape of ``text`` (see above), or None when it has a decimal digit outside ASCII.
+
+    Example:
+        >>> _shape("Call +44 (0)20, ok?"), _shape("x \u00e9 \u0663")
+        ('Aaaa +00 (0)00, aa?', None)
+    """
+    if text.isascii():
+        return text.encode("ascii").translate(_SHAPE_TABLE).decode("ascii")
+    if _NON_ASCII_DIGIT.search(text) is not None:
+        return None
+    # "replace" writes one "?" per character it cannot encode: positions stay those of ``text``
+    return text.encode("ascii", "replace").translate(_SHAPE_TABLE).decode("ascii")
+
+
+#: hints (patterns over shapes; see above). Each must match the shape wherever its pattern matches the text.
+_CARD_HINT = re.compile(r"0[0 -]{11,35}0")  # 13-19 digits with single separators: 13-37 characters
+_IBAN_HINT = re.compile(r"AA00")
+_IPV4_SHAPE_HINT = re.compile(r"0[0.]{5,13}0")  # 4 groups of 1-3 digits: 7-15 characters
+_SSN_HINT = re.compile(r"000[- ]00[- ]0000")
+_NINO_HINT = re.compile(r"AA ?00 ?00 ?00 ?A")
+_DNI_HINT = re.compile(r"00000000-?A")
+#: ``_PHONE_CORE`` over shapes: it matches exactly where ``_PHONE_CORE`` matches the text
+_PHONE_CORE_HINT = re.compile(r"0[0 ().-]{6,20}0")
 
 
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -286,19 +343,40 @@ def _starts_token(text: str, start: int, forbidden: frozenset[str] | str) -> boo
     return start == 0 or text[start - 1] not in forbidden
 
 
-def _bounded(pattern: re.Pattern[str], text: str, forbidden: frozenset[str] | str) -> Iterator[re.Match[str]]:
-    """Like ``pattern.finditer(text)`` but only matches not preceded by a ``forbidden`` character; a
-    rejected start is retried one character later (as a look-behind would)."""
+def _bounded(
+    pattern: re.Pattern[str],
+    text: str,
+    forbidden: frozenset[str] | str,
+    shape: str | None = None,
+    hint: re.Pattern[str] | None = None,
+) -> list[re.Match[str]]:
+    """The matches of ``pattern`` in ``text`` (as ``finditer`` finds them) that are not preceded by a
+    ``forbidden`` character; a rejected start is retried one character later (as a look-behind would).
+
+    With the text's ``shape``, ``pattern`` is only tried where ``hint`` matches the shape: the first such
+    place at or after ``pos`` where it matches is where ``pattern.search(text, pos)`` would stop.
+    """
+    found = []
     pos = 0
-    while True:
-        m = pattern.search(text, pos)
+    if shape is None or hint is None:
+        while (m := pattern.search(text, pos)) is not None:
+            start = m.start()
+            if start == 0 or text[start - 1] not in forbidden:
+                found.append(m)
+                pos = max(m.end(), start + 1)
+            else:
+                pos = start + 1
+        return found
+    while (h := hint.search(shape, pos)) is not None:
+        start = h.start()
+        # a forbidden character before ``start`` rejects a match there, so ``pattern`` need not be tried
+        m = None if start and text[start - 1] in forbidden else pattern.match(text, start)
         if m is None:
-            return
-        if _starts_token(text, m.start(), forbidden):
-            yield m
-            pos = max(m.end(), m.start() + 1)
+            pos = start + 1
         else:
-            pos = m.start() + 1
+            found.append(m)
+            pos = max(m.end(), start + 1)
+    return found
 
 
 def _add(out: list[Entity], kind: str, m: re.Match[str], subtype: str, value: str, group: int = 0) -> None:
@@ -307,39 +385,47 @@ def _add(out: list[Entity], kind: str, m: re.Match[str], subtype: str, value: st
 
 _EMAIL_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
 _EMAIL_LOCAL_MAX = 64
+_EMAIL_LOCAL_SHAPES = "Aa0._%+-"
 
 
-def _email_matches(text: str) -> Iterator[re.Match[str]]:
+def _email_matches(text: str, shape: str | None = None) -> list[re.Match[str]]:
     """The matches of ``_EMAIL.finditer(text)``, found from each "@" instead of trying every position.
 
     A match's local part (at most 64 characters of ``_EMAIL_LOCAL_CHARS``, a subset of what its
     look-behind forbids before it) ends at the first "@" after its start, and can only start where the
-    run of those characters before the "@" starts: one ``match`` per "@".
+    run of those characters before the "@" starts: one ``match`` per "@". In the ``shape`` those
+    characters are ``_EMAIL_LOCAL_SHAPES``, so ``str.rstrip`` measures the run.
     """
+    found = []
     pos = 0
     at = text.find("@")
     while at >= 0:
-        start = at
-        while start > 0 and at - start < _EMAIL_LOCAL_MAX and text[start - 1] in _EMAIL_LOCAL_CHARS:
-            start -= 1
+        if shape is not None:
+            before = shape[max(0, at - _EMAIL_LOCAL_MAX) : at]
+            start = at - (len(before) - len(before.rstrip(_EMAIL_LOCAL_SHAPES)))
+        else:
+            start = at
+            while start > 0 and at - start < _EMAIL_LOCAL_MAX and text[start - 1] in _EMAIL_LOCAL_CHARS:
+                start -= 1
         m = _EMAIL.match(text, max(start, pos)) if start < at else None
         if m is not None:
-            yield m
+            found.append(m)
             pos = m.end()
             at = text.find("@", max(pos, at + 1))
         else:
             at = text.find("@", at + 1)
+    return found
 
 
-def _emails(text: str, out: list[Entity]) -> None:
+def _emails(text: str, out: list[Entity], shape: str | None = None) -> None:
     if "@" not in text:
         return
-    for m in _email_matches(text):
+    for m in _email_matches(text, shape):
         _add(out, "email", m, "email", m.group().lower())
 
 
-def _cards(text: str, out: list[Entity]) -> None:
-    for m in _bounded(_CARD, text, "0123456789.,-"):
+def _cards(text: str, out: list[Entity], shape: str | None = None) -> None:
+    for m in _bounded(_CARD, text, "0123456789.,-", shape, _CARD_HINT):
         raw = m.group()
         if " " in raw and "-" in raw:
             continue  # "4111-1111 1111 1111": not how a card number is written
@@ -351,8 +437,10 @@ def _cards(text: str, out: list[Entity]) -> None:
             _add(out, "credit_card", m, issuer, digits)
 
 
-def _ibans(text: str, out: list[Entity]) -> None:
-    for m in _bounded(_IBAN, text, _ALNUM):
+def _ibans(text: str, out: list[Entity], shape: str | None = None) -> None:
+    if shape is not None and "AA00" not in shape:
+        return
+    for m in _bounded(_IBAN, text, _ALNUM, shape, _IBAN_HINT):
         raw = m.group().rstrip()
         compact = raw.replace(" ", "")
         length = _IBAN_LENGTHS.get(compact[:2])
@@ -371,9 +459,9 @@ def _ibans(text: str, out: list[Entity]) -> None:
             out.append(Entity("iban", m.start(), m.start() + len(raw), raw, compact[:2].lower(), compact))
 
 
-def _ips(text: str, out: list[Entity]) -> None:
-    if "." in text:
-        for m in _bounded(_IPV4, text, "0123456789."):
+def _ips(text: str, out: list[Entity], shape: str | None = None) -> None:
+    if (shape is None and "." in text) or (shape is not None and "0.0" in shape):
+        for m in _bounded(_IPV4, text, "0123456789.", shape, _IPV4_SHAPE_HINT):
             octets = m.group().split(".")
             if all(int(o) <= 255 and (o == "0" or not o.startswith("0")) for o in octets):
                 _add(out, "ip_address", m, "ipv4", m.group())
@@ -400,63 +488,84 @@ def _add_span(
     out.append(Entity(kind, start, end, text[start:end], subtype, value))
 
 
-def _national_ids(text: str, out: list[Entity], runs: frozenset[int] | None = None) -> None:
-    """``runs``: the lengths of the digit runs of ``text`` (computed when not given); a pattern whose
-    numbers need a run of a length that does not occur is not tried."""
-    if runs is None:
-        runs = _digit_run_lengths(text)
-    if 2 in runs and 4 in runs:  # AAA-GG-SSSS: a run of exactly 2 and one of exactly 4
-        for m in _bounded(_SSN, text, "0123456789-"):
+def _national_ids(text: str, out: list[Entity], shape: str | None = None) -> None:
+    if shape is None:  # no hints: a pattern whose numbers need a digit run that does not occur is skipped
+        runs = frozenset(_digit_runs(text))
+        ssn, nino, dni = 2 in runs and 4 in runs, 2 in runs or 6 in runs, max(runs, default=0) >= 8
+    else:  # a piece of each hint, found by ``str`` search (cheaper than the hint's regular expression)
+        ssn = "0-00-" in shape or "0 00 " in shape
+        nino = "A00" in shape or "A 00" in shape
+        dni = "00000000" in shape
+    if ssn:  # AAA-GG-SSSS: a run of exactly 2 and one of exactly 4
+        for m in _bounded(_SSN, text, "0123456789-", shape, _SSN_HINT):
             digits = m.group().translate(_DROP_SEPARATORS)  # only [- ] separate its digits
             if _ssn_valid(digits):
                 _add(out, "national_id", m, "us_ssn", digits)
-    low = text.lower()
-    if "ssn" in low or "social security" in low:
-        for m in _SSN_BARE.finditer(low):
-            if _starts_token(low, m.start(), _ALNUM) and _ssn_valid(m.group(1)):
-                _add_span(out, text, "national_id", m.start(1), m.end(1), "us_ssn", m.group(1))
-    if 2 in runs or 6 in runs:  # 6 digits written as 6, 2+4, 4+2 or 2+2+2
-        for m in _bounded(_NINO, text, _ALNUM):
+    if shape is None or "000000000" in shape:  # the bare form has 9 digits in a row
+        low = text.lower()
+        if "ssn" in low or "social security" in low:
+            for m in _SSN_BARE.finditer(low):
+                if _starts_token(low, m.start(), _ALNUM) and _ssn_valid(m.group(1)):
+                    _add_span(out, text, "national_id", m.start(1), m.end(1), "us_ssn", m.group(1))
+    if nino:  # 6 digits written as 6, 2+4, 4+2 or 2+2+2
+        for m in _bounded(_NINO, text, _ALNUM, shape, _NINO_HINT):
             _add(out, "national_id", m, "uk_nino", m.group().replace(" ", "").upper())
-    if max(runs, default=0) >= 8:  # 8 digits then the check letter
-        for m in _bounded(_DNI, text, _ALNUM):
+    if dni:  # 8 digits then the check letter
+        for m in _bounded(_DNI, text, _ALNUM, shape, _DNI_HINT):
             if _DNI_LETTERS[int(m.group(1)) % 23] == m.group(2):
                 _add(out, "national_id", m, "es_dni", m.group(1) + m.group(2))
 
 
-def _phone_matches(text: str) -> Iterator[re.Match[str]]:
+def _phone_matches(text: str, shape: str | None = None) -> list[re.Match[str]]:
     """The matches of ``_bounded(_PHONE, text, _PHONE_BEFORE)``, found faster.
 
     ``_PHONE`` begins with an optional prefix, so the engine would try it at every character. Instead the
     digit-led ``_PHONE_CORE`` finds the next place where a number can be (at ``p``); no phone match starts
-    before ``p - 3``, so ``_PHONE`` is tried only at the few starts ``p - 3 .. p``. The first of those that
-    matches is exactly what ``_PHONE.search(text, pos)`` would return.
+    before ``p - 3``, so ``_PHONE`` is tried only at the few starts ``p - 3 .. p`` that are not preceded
+    by a ``_PHONE_BEFORE`` character. The first of those that matches is exactly what ``_bounded`` would
+    accept next. Given the text's ``shape``, the core is found in the shape (``_PHONE_CORE_HINT``, the
+    same places).
     """
+    found: list[re.Match[str]] = []
     pos = 0
     while True:
-        core = _PHONE_CORE.search(text, pos)
+        core = _PHONE_CORE.search(text, pos) if shape is None else _PHONE_CORE_HINT.search(shape, pos)
         if core is None:
-            return
+            return found
         p = core.start()
         m = None
-        for s in range(max(pos, p - _PHONE_PREFIX_MAX), p + 1):
+        # a match before p has a prefix ("+", "00", "(" …) that ends at p - 1
+        first = p if p == 0 or text[p - 1] not in "+0(" else max(pos, p - _PHONE_PREFIX_MAX)
+        for s in range(first, p + 1):
             # before p only the prefix characters can start a match (a digit there would have been p)
-            if s < p and text[s] not in "+0(":
+            if (s < p and text[s] not in "+0(") or (s and text[s - 1] in _PHONE_BEFORE):
                 continue
             m = _PHONE.match(text, s)
             if m is not None:
                 break
         if m is None:
             pos = p + 1  # no match starts in [pos, p]
-        elif _starts_token(text, m.start(), _PHONE_BEFORE):
-            yield m
-            pos = max(m.end(), m.start() + 1)
         else:
-            pos = m.start() + 1
+            found.append(m)
+            pos = max(m.end(), m.start() + 1)
 
 
-def _phones(text: str, out: list[Entity]) -> None:
-    for m in _phone_matches(text):
+def _phones(
+    text: str, out: list[Entity], shape: str | None = None, taken: list[tuple[int, int]] | None = None
+) -> None:
+    """``taken``: spans of entities of other types that ``detect`` keeps; a phone overlapping one would
+    lose to it, so such a match is not examined."""
+    # every test below rejects a match or not, independently of the others: the cheapest come first
+    for m in _phone_matches(text, shape):
+        start = m.start()
+        if taken and any(start < t_end and t_start < m.end() for t_start, t_end in taken):
+            continue
+        if (
+            shape is not None
+        ):  # the number of digits, counted in C (the "00" of an international prefix aside)
+            n_digits = shape.count("0", start, m.end()) - (2 if text.startswith("00", start) else 0)
+            if not 9 <= n_digits <= 15:
+                continue
         raw = m.group()
         if raw.count("(") != raw.count(")"):
             if raw.startswith("(") and ")" not in raw:
@@ -464,25 +573,25 @@ def _phones(text: str, out: list[Entity]) -> None:
             if raw.count("(") > raw.count(")"):
                 continue
         digits = raw.translate(_DROP_SEPARATORS)  # a phone match is digits and "+( ).-" only
-        international = raw.startswith("+") or raw.startswith("00")
+        international = raw.startswith(("+", "00"))
         if international and raw.startswith("00"):
             digits = digits[2:]
-        if not 9 <= len(digits) <= 15 or _DATE_LIKE.match(raw) or ".." in raw or "--" in raw:
+        if not 9 <= len(digits) <= 15 or ".." in raw or "--" in raw or _DATE_LIKE.match(raw):
             continue
         if len(set(digits)) == 1 or (international and digits[0] == "0"):
             continue  # no country code starts with 0
-        groups = raw.translate(_SEPARATORS_TO_SPACE).split()
         if not international:
+            groups = raw.translate(_SEPARATORS_TO_SPACE).split()
             if len(groups) == 1:
                 # a bare run of digits is a phone number only when the text says so just before it
-                if not _PHONE_WORDS.search(text, max(0, m.start() - 40), m.start()):
+                if not _PHONE_WORDS.search(text, max(0, start - 40), start):
                     continue
-            elif len(groups) > 6 or max(len(g) for g in groups) > 5 or min(len(g) for g in groups[1:]) < 2:
+            elif len(groups) > 6 or max(map(len, groups)) > 5 or min(map(len, groups[1:])) < 2:
                 continue
             elif not (raw.startswith(("0", "(")) or _NANP.match(raw)):
                 continue  # national numbers start with a trunk 0 or an area code in brackets, or are NANP
-            if len({c for c in raw if c in " .-"}) > 1 and "(" not in raw:
-                continue
+            if (" " in raw) + ("." in raw) + ("-" in raw) > 1 and "(" not in raw:
+                continue  # mixed separators
             if _SSN_SHAPE.match(raw):
                 continue  # AAA-GG-SSSS is how a US SSN is written, not a phone number
         _add(out, "phone", m, "e164" if international else "national", digits)
@@ -506,12 +615,38 @@ def _is_encoded_text(token: str) -> bool:
     return printable / len(raw) > 0.95
 
 
-def _secrets(text: str, out: list[Entity]) -> None:
+def _secrets(
+    text: str, out: list[Entity], shape: str | None = None, keys: list[tuple[int, int]] | None = None
+) -> None:
+    """``keys``: spans of API keys that ``detect`` keeps; a high-entropy token overlapping one is skipped."""
     if "-----BEGIN" in text:
         for m in _PRIVATE_KEY.finditer(text):
             _add(out, "secret", m, "private_key", m.group())
+    # "x" for each non-space character of an ASCII text (or for each non-ASCII one: runs only grow)
+    words = None if shape is None else _words(shape)
+    _assigned_secrets(text, out, shape, words)
+    for start, end in _long_words(text, words):
+        for m in _TOKEN.finditer(text, start, end):
+            if keys and any(m.start() < k_end and k_start < m.end() for k_start, k_end in keys):
+                continue
+            if _token_bounded(text, m.start(), m.end()):
+                _high_entropy(text, m, out)
+
+
+def _assigned_secrets(text: str, out: list[Entity], shape: str | None, words: str | None) -> None:
+    """Values assigned to a word such as ``password`` or ``api_key``, when they look random.
+
+    ``shape`` and ``words`` (see ``_secrets``) rule texts out early: a reported value follows an operator
+    (``:``, ``=``, ``is``, ``was``) and has a digit or >= 16 characters, none of them a space. (In a
+    non-ASCII text ``isdigit`` also holds for characters that are not "0" in the shape.)
+    """
+    no_digit = shape is not None and "0" not in shape and text.isascii()
+    if no_digit and words is not None and "x" * 16 not in words:
+        return
     low = text.lower()
-    if len(low) == len(text):  # lower() kept the offsets (it can change the length of a few letters)
+    if len(low) != len(text):  # lower() moved the offsets (it can change the length of a few letters)
+        return
+    if ":" in low or "=" in low or "is" in low or "was" in low:
         for i in _needle_starts(low):
             am = _ASSIGNED.match(low, i)
             if am is None or (i > 0 and low[i - 1].isalpha()):
@@ -524,22 +659,52 @@ def _secrets(text: str, out: list[Entity]) -> None:
             long_mixed = len(value) >= 16 and entropy >= 3.5 and not value.isupper() and not value.islower()
             if random_looking or long_mixed:
                 _add_span(out, text, "secret", am.start(1), am.end(1), "assigned", value)
-    for start, end in _long_words(text):
-        for m in _TOKEN.finditer(text, start, end):
-            if _token_bounded(text, m.start(), m.end()):
-                _high_entropy(text, m, out)
 
 
-def _long_words(text: str) -> Iterator[tuple[int, int]]:
+def _long_words(text: str, words: str | None = None) -> Iterator[tuple[int, int]]:
     """Spans of the runs of >= 24 non-space characters (the matches of ``_LONG_WORD``), found by trying
-    only after each whitespace character and at the start of the text."""
-    if text.isascii() and b"x" * 24 not in text.encode("ascii").translate(_SPACE_OR_X):
-        return  # no run of 24 non-space characters
+    only after each whitespace character and at the start of the text. ``words``: the text's shape
+    translated by ``_SPACE_OR_X``, when known."""
+    if (
+        words is not None and text.isascii()
+    ):  # "x" exactly where ``\S`` matches: the runs of "x" are the words
+        yield from _runs(words, 24)
+        return
     first = _LONG_WORD.match(text)
     if first is not None:
         yield first.span()
     for m in _SPACE_LONG_WORD.finditer(text):
         yield m.span(1)
+
+
+_last_words: tuple[str, str] = ("", "")
+
+
+def _words(shape: str) -> str:
+    """``shape`` with whitespace as " " and everything else as "x" (the runs of "x" are the words; a
+    non-ASCII space, "?" in the shape, joins two). The last result is kept: detectors of one text share it.
+    """
+    global _last_words
+    last = _last_words  # one read: another thread may replace it (with another consistent pair)
+    if last[0] is shape:
+        return last[1]
+    words = shape.encode("ascii").translate(_SPACE_OR_X).decode("ascii")
+    _last_words = (shape, words)
+    return words
+
+
+def _runs(words: str, min_len: int) -> list[tuple[int, int]]:
+    """Spans of the runs of at least ``min_len`` "x" in ``words`` (found by ``str.find``, in C)."""
+    spans = []
+    needle = "x" * min_len
+    start = words.find(needle)
+    while start >= 0:  # the first window of ``min_len`` "x" starts a run (it was not found earlier)
+        end = words.find(" ", start + min_len)
+        if end < 0:
+            end = len(words)
+        spans.append((start, end))
+        start = words.find(needle, end)
+    return spans
 
 
 def _token_bounded(text: str, start: int, end: int) -> bool:
@@ -551,7 +716,7 @@ def _high_entropy(text: str, m: re.Match[str], out: list[Entity]) -> None:
     if (
         tok.upper() != tok  # a lower-case letter
         and tok.lower() != tok  # an upper-case letter
-        and len(tok) - len(tok.translate(_DROP_DIGITS)) >= 2
+        and len(tok) - len(tok.encode("ascii").translate(None, b"0123456789")) >= 2
         and shannon_entropy(tok) >= 4.0
         and not _is_encoded_text(tok)
     ):
@@ -601,6 +766,9 @@ _API_KEY_TABLE = [
 ]
 
 
+_ANY_API_KEY_NEEDLE = re.compile("|".join(re.escape(n) for ns in _API_KEY_NEEDLES.values() for n in ns))
+
+
 def _contains_any(text: str, needles: tuple[str, ...]) -> bool:
     """``any(n in text for n in needles)`` without a generator (called for every text)."""
     for needle in needles:  # noqa: SIM110
@@ -609,11 +777,23 @@ def _contains_any(text: str, needles: tuple[str, ...]) -> bool:
     return False
 
 
-def _api_keys(text: str, out: list[Entity]) -> None:
+#: the shortest match of any ``_API_KEYS`` pattern (slack's ``xoxb-`` and 10 characters); none has a space
+_API_KEY_MIN_LEN = 15
+
+
+def _api_keys(text: str, out: list[Entity], shape: str | None = None) -> None:
+    # a key lies in a run of >= 15 non-space characters, so do its needles: look for them there only
+    if shape is not None:  # the runs of "x" hold every run of non-space characters (and may join some)
+        spans = _runs(_words(shape), _API_KEY_MIN_LEN)
+        long_words = " ".join([text[start:end] for start, end in spans])
+    else:  # ``str.split`` splits where ``\s`` matches
+        long_words = " ".join([w for w in text.split() if len(w) >= _API_KEY_MIN_LEN])
+    if _ANY_API_KEY_NEEDLE.search(long_words) is None:
+        return
     seen: set[int] = set()
     for name, pat, gate, needles in _API_KEY_TABLE:
         # every match of the pattern contains one of its needles (each needle contains the gate character)
-        possible = gate in text and _contains_any(text, needles)
+        possible = gate in long_words and _contains_any(long_words, needles)
         if not possible:
             continue
         for m in _bounded(pat, text, _KEY_CHARS):
@@ -622,7 +802,8 @@ def _api_keys(text: str, out: list[Entity]) -> None:
                 _add(out, "api_key", m, name, m.group())
 
 
-_DETECTORS: dict[str, Callable[[str, list[Entity]], None]] = {
+#: each detector appends what it finds in ``text`` to ``out``; ``shape`` is ``_shape(text)`` (None: no shape)
+_DETECTORS: dict[str, Callable[[str, list[Entity], str | None], None]] = {
     "api_key": _api_keys,
     "secret": _secrets,
     "credit_card": _cards,
@@ -636,6 +817,11 @@ _DETECTORS: dict[str, Callable[[str, list[Entity]], None]] = {
 
 def _resolve(found: list[Entity]) -> list[Entity]:
     """Drop matches overlapping a stronger one (type priority, then length); return them in text order."""
+    if len(found) < 2:
+        return found
+    in_order = sorted(found, key=_START)
+    if all(a.end <= b.start for a, b in itertools.pairwise(in_order)):
+        return in_order  # nothing overlaps (the usual case): every match is kept
     ranked = sorted(found, key=lambda e: (_PRIORITY[e.type], -(e.end - e.start), e.start))
     kept: list[Entity] = []
     for e in ranked:
@@ -644,10 +830,15 @@ def _resolve(found: list[Entity]) -> list[Entity]:
     return sorted(kept, key=lambda e: e.start)
 
 
+_START = operator.attrgetter("start")
+
+
 def _check_types(types: Iterable[str] | None) -> tuple[str, ...]:
     if types is None:
         return ENTITY_TYPES
     chosen = tuple(types)
+    if chosen == ENTITY_TYPES:
+        return ENTITY_TYPES
     unknown = [t for t in chosen if t not in _DETECTORS]
     if unknown:
         raise ValueError(f"unknown entity type(s) {unknown}; known: {', '.join(ENTITY_TYPES)}")
@@ -667,24 +858,41 @@ def detect(text: str, types: Iterable[str] | None = None) -> list[Entity]:
     chosen = _check_types(types)
     if not text:
         return []
-    found: list[Entity] = []
-    runs = _digit_runs(text)
-    n_digits = sum(runs)
-    run_lengths = frozenset(runs)
+    found: list[Entity] = []  # each detector adds entities of its own type only
+    shape = _shape(text)
+    n_digits = shape.count("0") if shape is not None else sum(_digit_runs(text))
+    if n_digits == 0 and shape is not None and _nothing_without_digits(text, shape):
+        return found
+    # ``_resolve`` keeps entities in ``_PRIORITY`` order; an entity overlapping one kept before it is lost,
+    # so the costly checks of secrets and phones are skipped for matches that would be: secrets run after
+    # API keys (the highest priority) and phones (the lowest) after everything else
+    secrets_after_keys = "secret" in chosen and "api_key" in chosen
+    phones_last = "phone" in chosen and len(chosen) > 1 and n_digits >= _MIN_DIGITS["phone"]
     for t in chosen:
         if t in _MIN_DIGITS and n_digits < _MIN_DIGITS[t]:
             continue  # every value of this type has at least that many digits
-        if t == "ip_address" and not (_IPV4_HINT.search(text) or text.count(":") >= 2):
+        if (t == "secret" and secrets_after_keys) or (t == "phone" and phones_last):
             continue
-        if t == "national_id":
-            if run_lengths.isdisjoint((2, 3, 6, 8, 9)):
-                continue
-            _national_ids(text, found, run_lengths)
-            continue
-        _DETECTORS[t](text, found)
-    if types is not None:
-        found = [e for e in found if e.type in chosen]
+        _DETECTORS[t](text, found, shape)
+    if secrets_after_keys:
+        keys = _resolve([e for e in found if e.type == "api_key"])  # kept as ``_resolve(found)`` keeps them
+        _secrets(text, found, shape, [(e.start, e.end) for e in keys])
+    if phones_last:
+        _phones(text, found, shape, [(e.start, e.end) for e in _resolve(found)])
     return _resolve(found)
+
+
+def _nothing_without_digits(text: str, shape: str) -> bool:
+    """True when ``text``, which has no digit, certainly holds no entity (most sentences): numbers,
+    IPv4 addresses and high-entropy tokens need digits, e-mails an "@", IPv6 two ":", private keys
+    "-----BEGIN", API keys a run of 15 non-space characters and an assigned secret without a digit 16."""
+    return (
+        text.isascii()  # else ``str.isdigit`` (used for assigned secrets) may hold for a "?" of the shape
+        and "@" not in text
+        and text.count(":") < 2
+        and "-----BEGIN" not in text
+        and "x" * _API_KEY_MIN_LEN not in _words(shape)
+    )
 
 
 ReplacementStyle = Literal["type", "mask", "hash"]

@@ -533,14 +533,29 @@ def test_detect_with_type_filter_matches_the_reference(types: list[str]) -> None
 
 
 def test_each_detector_matches_its_reference() -> None:
-    # detectors compared one by one, before overlap resolution, so a lost low-priority match shows up too
+    # detectors compared one by one, before overlap resolution, so a lost low-priority match shows up too;
+    # each both with the text's shape (patterns tried where their hints match) and without (plain scans)
+    shapes = 0
     for text in _generated_texts(1500, seed=11):
+        shape = pii._shape(text)
+        shapes += shape is not None
         for kind in ENTITY_TYPES:
-            got: list[Entity] = []
             want: list[Entity] = []
-            pii._DETECTORS[kind](text, got)
             _DETECTORS[kind](text, want)
-            assert sorted(_key(got)) == sorted(_key(want)), (kind, text)
+            for known in (shape, None):
+                got: list[Entity] = []
+                pii._DETECTORS[kind](text, got, known)
+                assert sorted(_key(got)) == sorted(_key(want)), (kind, known is None, text)
+    assert 0.5 * 1500 < shapes < 1500  # most texts have a shape, those with Arabic-Indic digits do not
+
+
+def test_shapes_keep_positions_and_classes() -> None:
+    text = "Tel +44 (0)20 7946-0958, \u00e9t\u00e9 \u2028 x\ty ok?"
+    shape = pii._shape(text)
+    assert shape is not None and len(shape) == len(text)
+    assert shape == "Aaa +00 (0)00 0000-0000, ?a? ? a\ta aa?"
+    assert pii._shape("digits \u0663\u0664") is None  # Arabic-Indic digits match \\d: no shape
+    assert pii._shape("") == ""
 
 
 def test_checksums_and_entropy_match_the_reference() -> None:
