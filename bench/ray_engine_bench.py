@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,24 +24,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-
-def start_server(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "assay.testing.fake_openai", "--port", "0", "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    port = int(proc.stdout.readline().strip())
-    return proc, f"http://127.0.0.1:{port}/v1"
-
-
-def cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
+from harness_overhead import cpu_s, start_server  # noqa: E402 - the same loopback server and CPU clock
 
 
 class Clock:
