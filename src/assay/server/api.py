@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# route signatures are resolved against this module's globals
+from assay.server.monitoring_query import MonitoringQuery, query_params
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -28,12 +31,12 @@ def health_info(store: Store) -> dict[str, Any]:
 
 def register(app: FastAPI) -> None:
     """Attach the ``/api/`` routes to ``app``."""
-    from fastapi import HTTPException, Query
+    from fastapi import Depends, HTTPException, Query
 
     from assay.report._queries import case_page, get_result
     from assay.report.compare import compare_runs
     from assay.server.data import history_points, run_rows, select_comparison
-    from assay.server.monitoring_query import MonitoringQuery, MonitoringQueryError, load_monitoring
+    from assay.server.monitoring_query import MonitoringQueryError, load_monitoring
     from assay.types import StoreError
 
     store = app.state.store
@@ -118,27 +121,8 @@ def register(app: FastAPI) -> None:
         return {"suite": suite, "metric": metric, "points": history_points(rows, metric)}
 
     @app.get("/api/monitoring")
-    def api_monitoring(
-        window: str = "",
-        step: str = "",
-        metric: list[str] = Query([]),  # noqa: B008 - FastAPI's idiom
-        since: str = "",
-        until: str = "",
-        app_name: str = Query("", alias="app"),
-        variants: str = "",
-    ) -> dict[str, Any]:
-        """What the monitoring page shows, for the same query (see ``assay.server.monitoring_query``):
-        ``window`` (``24h``, ``7d``, ``all``) or ``since``/``until``, ``step`` (``5m``, ``1h``),
-        ``metric`` (repeatable), ``app`` and ``variants`` (``split`` or ``combined``)."""
-        query = MonitoringQuery.from_params(
-            window=window,
-            step=step,
-            metrics=metric,
-            since=since,
-            until=until,
-            app=app_name,
-            variants=variants,
-        )
+    def api_monitoring(query: MonitoringQuery = Depends(query_params)) -> dict[str, Any]:  # noqa: B008
+        """What the monitoring page shows, for the same query (see ``assay.server.monitoring_query``)."""
         try:
             return load_monitoring(store, query)
         except MonitoringQueryError as exc:

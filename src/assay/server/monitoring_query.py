@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from fastapi import Query  # only the server imports this module
+
 if TYPE_CHECKING:
     from assay.store.store import Store
 
@@ -43,6 +45,7 @@ __all__ = [
     "known_metrics",
     "load_monitoring",
     "monitoring_form",
+    "query_params",
 ]
 
 WINDOW_CHOICES: Final = ("1h", "6h", "24h", "7d", "30d", "all")
@@ -265,3 +268,20 @@ def monitoring_form(store: Store, query: MonitoringQuery, data: dict[str, Any]) 
         "steps": STEP_CHOICES,
         "variant_modes": VARIANT_MODES,
     }
+
+
+def query_params(
+    window: str = "",
+    step: str = "",
+    metric: list[str] = Query([]),  # noqa: B008 - FastAPI's idiom
+    since: str = "",
+    until: str = "",
+    app_name: str = Query("", alias="app"),
+    variants: str = "",
+) -> MonitoringQuery:
+    """The GET parameters the monitoring page and ``/api/monitoring`` share, as a FastAPI dependency:
+    ``window`` (``24h``, ``7d``, ``all``) or ``since``/``until``, ``step`` (``5m``, ``1h``), ``metric``
+    (repeatable), ``app`` and ``variants`` (``split`` or ``combined``)."""
+    return MonitoringQuery.from_params(
+        window=window, step=step, metrics=metric, since=since, until=until, app=app_name, variants=variants
+    )

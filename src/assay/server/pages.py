@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from fastapi import Query, Request  # this module is imported by create_app only, never by the CLI
+from fastapi import Depends, Query, Request  # this module is imported by create_app only, never by the CLI
 from fastapi.responses import RedirectResponse, Response
+
+from assay.server.monitoring_query import MonitoringQuery, query_params
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -39,12 +41,7 @@ def register(app: FastAPI) -> None:
         word_diff,
     )
     from assay.server.monitoring import empty_monitoring, monitoring_plots
-    from assay.server.monitoring_query import (
-        MonitoringQuery,
-        MonitoringQueryError,
-        load_monitoring,
-        monitoring_form,
-    )
+    from assay.server.monitoring_query import MonitoringQueryError, load_monitoring, monitoring_form
     from assay.types import StoreError
 
     store = app.state.store
@@ -222,25 +219,8 @@ def register(app: FastAPI) -> None:
 
     # ------------------------------------------------------------------ monitoring and health
     @app.get("/monitoring", include_in_schema=False)
-    def monitoring_page(
-        window: str = "",
-        step: str = "",
-        metric: list[str] = Query([]),  # noqa: B008 - FastAPI's idiom
-        since: str = "",
-        until: str = "",
-        app_name: str = Query("", alias="app"),
-        variants: str = "",
-    ) -> Response:
+    def monitoring_page(query: MonitoringQuery = Depends(query_params)) -> Response:  # noqa: B008
         """Series, alerts and variants for the query in the form (the same options as /api/monitoring)."""
-        query = MonitoringQuery.from_params(
-            window=window,
-            step=step,
-            metrics=metric,
-            since=since,
-            until=until,
-            app=app_name,
-            variants=variants,
-        )
         errors: dict[str, str] = {}
         try:
             mon = load_monitoring(store, query)
