@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assay.types import Case
+from assay.types import Case, Usage
+
+if TYPE_CHECKING:
+    from assay.scorer.base import Scorer
 
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = '<img src=x onerror="alert(2)">'
@@ -75,66 +78,76 @@ def record_run(
     fn: Callable[[str], str],
     *,
     suite: str = "support",
-    scorers: tuple[str, ...] = ("exact_match", "token_f1"),
+    scorers: Sequence[str | Scorer] = ("exact_match", "token_f1"),
     thresholds: dict[str, dict[str, float | None]] | None = None,
     run_id: str | None = None,
     created_at: datetime | None = None,
     dataset_sha256: str = "d" * 64,
     latency: Callable[[int], float] = lambda i: 0.05 + (i % 7) * 0.01,
     cost: Callable[[int], float | None] = lambda i: 0.0001 * (1 + i % 3),
+    usage: Callable[[int], Usage] = lambda i: Usage(10 + i % 5, 3),
 ) -> str:
     """Store a completed run of ``fn`` over ``cases`` scored by the real scorers, as the runner would.
 
     Written straight through the Store API (deterministic and fast); the summary is computed by the
     runner's own ``MetricAccumulator`` and ``evaluate_thresholds``, so it is the summary a run stores.
+    ``scorers``: registered names, or scorer objects (a judge set up by the test); every scorer with an
+    ``aclose`` is closed when scoring ends, in the event loop that used it (a judge's HTTP client
+    belongs to that loop). ``latency``, ``cost`` and ``usage`` give the target's numbers for case ``i``.
     """
     from assay.runner.summary import MetricAccumulator, RunSummary, evaluate_thresholds
     from assay.scorer.base import create_scorer
     from assay.store import open_store
     from assay.store.records import ResultRecord, RunRecord
-    from assay.types import Output, TargetError, Usage
+    from assay.types import Output, TargetError
 
-    objs = [create_scorer(n) for n in scorers]
+    objs = [create_scorer(s) if isinstance(s, str) else s for s in scorers]
     run_id = run_id or f"run-{uuid.uuid4().hex[:10]}"
     created = created_at or datetime.now(UTC)
     records: list[ResultRecord] = []
 
     async def score_all() -> None:
-        for i, case in enumerate(cases):
-            try:
-                out = Output(
-                    text=fn(case.input_text),
-                    latency_s=latency(i),
-                    cost_usd=cost(i),
-                    usage=Usage(10 + i % 5, 3),
+        try:
+            for i, case in enumerate(cases):
+                try:
+                    out = Output(
+                        text=fn(case.input_text),
+                        latency_s=latency(i),
+                        cost_usd=cost(i),
+                        usage=usage(i),
+                    )
+                except RuntimeError as exc:
+                    out = Output(error=TargetError("target_exception", f"RuntimeError: {exc}"))
+                scores = []
+                if out.error is None:
+                    for s in objs:
+                        r = await s.score(case, out)
+                        scores.extend([r] if not isinstance(r, list) else r)
+                records.append(
+                    ResultRecord(
+                        run_id=run_id,
+                        case_id=case.id,
+                        repeat=0,
+                        case=case.to_dict(),
+                        output=out.to_dict(),
+                        scores=[s.to_dict() for s in scores],
+                        error_kind=out.error.kind if out.error else None,
+                        error_message=out.error.message if out.error else None,
+                        latency_s=out.latency_s,
+                        ttft_s=None,
+                        cost_usd=out.cost_usd,
+                        input_tokens=out.usage.input_tokens if out.usage else None,
+                        output_tokens=out.usage.output_tokens if out.usage else None,
+                        attempts=1,
+                        cached=False,
+                        created_at=created,
+                    )
                 )
-            except RuntimeError as exc:
-                out = Output(error=TargetError("target_exception", f"RuntimeError: {exc}"))
-            scores = []
-            if out.error is None:
-                for s in objs:
-                    r = await s.score(case, out)
-                    scores.extend([r] if not isinstance(r, list) else r)
-            records.append(
-                ResultRecord(
-                    run_id=run_id,
-                    case_id=case.id,
-                    repeat=0,
-                    case=case.to_dict(),
-                    output=out.to_dict(),
-                    scores=[s.to_dict() for s in scores],
-                    error_kind=out.error.kind if out.error else None,
-                    error_message=out.error.message if out.error else None,
-                    latency_s=out.latency_s,
-                    ttft_s=None,
-                    cost_usd=out.cost_usd,
-                    input_tokens=out.usage.input_tokens if out.usage else None,
-                    output_tokens=out.usage.output_tokens if out.usage else None,
-                    attempts=1,
-                    cached=False,
-                    created_at=created,
-                )
-            )
+        finally:
+            for s in objs:
+                closer = getattr(s, "aclose", None)
+                if closer is not None:
+                    await closer()
 
     # in a thread of its own: Playwright's sync API may already run an event loop in this one
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

@@ -8,15 +8,13 @@ the judge totals must be the sums of the stored scores' ``metadata["judge"]``.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,6 +27,10 @@ from assay.store import Store, open_store
 from assay.store.labels import LabelRecord, LabelStore
 from assay.testing.fake_openai import FakeOpenAIServer
 from assay.types import Case, Output, Usage
+from tests.report._seed import record_run
+
+if TYPE_CHECKING:
+    from assay.scorer.base import Scorer
 
 N_CASES = 44
 JUDGE_PRICING = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
@@ -58,104 +60,28 @@ def _cases() -> list[Case]:
     return cases
 
 
-def _answer(case: Case) -> str:
-    i = int(case.input_text.split()[1])
+def _answer(text: str) -> str:
+    i = int(text.split()[1])
     return f"answer {i}" if _correct(i) else "no idea"
 
 
-def _record(url: str, run_id: str, scorers: list[Any], created: datetime) -> None:
-    from assay.runner.summary import MetricAccumulator, RunSummary
-    from assay.store.records import ResultRecord, RunRecord
-
-    cases = _cases()
-    records: list[ResultRecord] = []
-
-    async def score_all() -> None:
-        try:
-            for k, case in enumerate(cases):
-                out = Output(text=_answer(case), latency_s=0.1, cost_usd=0.0005, usage=Usage(20 + k, 4))
-                scores = [await s.score(case, out) for s in scorers]
-                records.append(
-                    ResultRecord(
-                        run_id=run_id,
-                        case_id=case.id,
-                        repeat=0,
-                        case=case.to_dict(),
-                        output=out.to_dict(),
-                        scores=[s.to_dict() for s in scores],
-                        error_kind=None,
-                        error_message=None,
-                        latency_s=out.latency_s,
-                        ttft_s=None,
-                        cost_usd=out.cost_usd,
-                        input_tokens=out.usage.input_tokens if out.usage else None,
-                        output_tokens=out.usage.output_tokens if out.usage else None,
-                        attempts=1,
-                        cached=False,
-                        created_at=created,
-                    )
-                )
-        finally:
-            for s in scorers:
-                closer = getattr(s, "aclose", None)
-                if closer is not None:
-                    await closer()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright may own this thread's loop
-        pool.submit(asyncio.run, score_all()).result()
-    acc = MetricAccumulator()
-    for r in records:
-        acc.add_result(
-            case_id=r.case_id,
-            scores=r.scores,
-            error_kind=None,
-            latency_s=r.latency_s,
-            input_tokens=r.input_tokens,
-            output_tokens=r.output_tokens,
-            cost_usd=r.cost_usd,
-        )
-    summary = RunSummary(
-        run_id=run_id,
+def _record(url: str, run_id: str, scorers: list[str | Scorer], created: datetime) -> None:
+    record_run(
+        url,
+        _cases(),
+        _answer,
         suite="judged",
-        status="completed",
-        n_cases=len(cases),
-        n_results=len(records),
-        n_errors=0,
-        metrics=acc.metric_summaries(repeats=1),
-        latency_s=acc.latency_summary(),
-        tokens={"input": acc.input_tokens, "output": acc.output_tokens},
-        cost_usd=acc.cost_usd,
+        scorers=scorers,
+        run_id=run_id,
+        created_at=created,
+        dataset_sha256="e" * 64,
+        latency=lambda k: 0.1,
+        cost=lambda k: 0.0005,
+        usage=lambda k: Usage(20 + k, 4),
     )
-    with open_store(url) as st:
-        st.create_run(
-            RunRecord(
-                run_id=run_id,
-                suite="judged",
-                status="running",
-                created_at=created,
-                finished_at=None,
-                n_planned=len(cases),
-                config={"name": "judged"},
-                provenance={
-                    "dataset_sha256": "e" * 64,
-                    "scorers": [s.spec() for s in scorers],
-                    "seed": 0,
-                    "git": {"commit": "abc", "dirty": False},
-                },
-                summary=None,
-            )
-        )
-        st.add_results(records)
-        st.update_run(
-            run_id,
-            status="completed",
-            summary=summary.to_json_dict(),
-            finished_at=created + timedelta(seconds=3),
-        )
 
 
 def _seed(url: str) -> Seeded:
-    from assay.scorer.base import create_scorer
     from assay.scorer.judge import RubricJudge
 
     t0 = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
@@ -174,10 +100,10 @@ def _seed(url: str) -> Seeded:
         for case in _cases()[:N_CASES]:
             i = int(case.input_text.split()[1])
             verdict = "true" if _judge_passes(i) else "false"
-            prompt = judge.prompt_for(case, Output(text=_answer(case)))
+            prompt = judge.prompt_for(case, Output(text=_answer(case.input_text)))
             server.answers[prompt] = f'{{"reasoning": "checked case {i}", "score": {verdict}}}'
-        _record(url, "run-judged", [judge, create_scorer("exact_match")], t0)
-    _record(url, "run-plain", [create_scorer("exact_match")], t0 + timedelta(minutes=5))
+        _record(url, "run-judged", [judge, "exact_match"], t0)
+    _record(url, "run-plain", ["exact_match"], t0 + timedelta(minutes=5))
 
     with open_store(url) as st:
         queue = create_queue(

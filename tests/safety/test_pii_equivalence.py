@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import doctest
+import importlib
 import ipaddress
 import math
+import pkgutil
 import random
 import re
 from collections import Counter
@@ -589,3 +593,69 @@ def test_a_lone_github_fine_grained_token_is_detected() -> None:
     text = "here is my token github_pat_" + "A1b2C3d4E5" * 3 + "_x please keep it"
     found = [e for e in pii.detect(text) if e.type == "api_key"]
     assert len(found) == 1 and found[0].subtype == "github"
+
+
+def test_fast_entity_constructor_builds_ordinary_entities() -> None:
+    fast = pii._entity("email", 3, 10, "a@b.com", "email", "a@b.com")
+    slow = Entity("email", 3, 10, "a@b.com", "email", "a@b.com")
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.start = 4  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        ["secret", "phone", "email", "api_key"],  # any order: the detectors run in a fixed one
+        ["phone", "phone", "credit_card", "credit_card"],  # repeated types count once
+        ["secret"],  # secrets without API keys to step aside for
+        list(reversed(ENTITY_TYPES)),
+    ],
+)
+def test_type_filters_in_any_order_and_with_repeats_match_the_reference(types: list[str]) -> None:
+    for text in _generated_texts(300, seed=len(types) * 7 + 1):
+        expected = _key(_reference_detect(text, types))
+        assert _key(pii.detect(text, types)) == expected, text
+        assert _key(pii.detect(text, iter(types))) == expected, text  # a one-shot iterable too
+
+
+def test_unknown_types_are_named_in_the_order_given() -> None:
+    with pytest.raises(
+        ValueError, match=r"unknown entity type\(s\) \['zip', 'passport'\]; known: email, phone"
+    ):
+        pii.detect("x", ["email", "zip", "passport"])
+    for types in (["email", "zip", "passport"], ["zip", "phone", "zip", "name"]):
+        with pytest.raises(ValueError) as reference:
+            _reference_detect("x", types)
+        for text in ("", "x", "call 020 7946 0958"):  # checked before the text is looked at
+            with pytest.raises(ValueError) as ours:
+                pii.detect(text, iter(types))
+            assert ours.value.args == reference.value.args
+
+
+def test_the_package_keeps_the_names_of_the_module_it_replaced() -> None:
+    assert pii.__all__ == [
+        "ENTITY_TYPES",
+        "Entity",
+        "detect",
+        "iban_valid",
+        "luhn_valid",
+        "redact",
+        "redact_entities",
+        "shannon_entropy",
+    ]
+    for name in [*pii.__all__, "ReplacementStyle", "_DETECTORS", "_entity", "_shape"]:
+        assert getattr(pii, name) is not None, name
+    assert set(pii._DETECTORS) == set(ENTITY_TYPES)
+
+
+def test_every_docstring_example_in_the_package_runs_from_assay_pii() -> None:
+    # ``doctest.testmod(assay.pii)`` (tests/safety/test_doctests.py) sees the submodules' examples only
+    # through ``assay.pii.__test__``: it must list every one of them
+    finder = doctest.DocTestFinder()
+    submodules = [importlib.import_module(f"assay.pii.{m.name}") for m in pkgutil.iter_modules(pii.__path__)]
+    in_submodules = sum(len(t.examples) for m in submodules for t in finder.find(m))
+    from_package = sum(len(t.examples) for t in finder.find(pii) if t.name != "assay.pii")
+    assert in_submodules > 0 and from_package == in_submodules
+    result = doctest.testmod(pii, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > in_submodules  # (and the package's own examples)
