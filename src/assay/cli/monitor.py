@@ -66,6 +66,13 @@ def ingest_command(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP + " Only 'anonymise' is used."),
     batch_size: int = typer.Option(2000, "--batch-size", min=1, help="Events per transaction."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=0,
+        help="Processes that decode, validate and anonymise while this one writes "
+        "(default: one per core but one; 0: none). They start with the second batch.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Ingest events from a JSON Lines file (anonymised as configured; duplicates are stored once)."""
@@ -87,7 +94,9 @@ def ingest_command(
                 )
 
         try:
-            report = ingest_file(file, ingestor, follow=follow, batch_size=batch_size, on_batch=progress)
+            report = ingest_file(
+                file, ingestor, follow=follow, batch_size=batch_size, on_batch=progress, workers=workers
+            )
         except KeyboardInterrupt:
             out.print("stopped")
             return

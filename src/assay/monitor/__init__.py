@@ -16,15 +16,18 @@ Modules: ``event`` (the versioned event model), ``anonymise``, ``ingest`` (batch
 
 from __future__ import annotations
 
-from assay.monitor.alerts import AlertEngine
-from assay.monitor.anonymise import AnonymisationConfig, Anonymiser
-from assay.monitor.clock import ManualClock, SystemClock
-from assay.monitor.config import MonitorConfig, load_monitor_config
-from assay.monitor.event import EVENT_SCHEMA_VERSION, Event, EventError, parse_event
-from assay.monitor.ingest import Ingestor, IngestResult, ingest_file
-from assay.monitor.scoring import ScoringWorker
-from assay.monitor.sdk import Monitor
-from assay.monitor.windows import WindowAggregate, aggregate
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assay.monitor.alerts import AlertEngine
+    from assay.monitor.anonymise import AnonymisationConfig, Anonymiser
+    from assay.monitor.clock import ManualClock, SystemClock
+    from assay.monitor.config import MonitorConfig, load_monitor_config
+    from assay.monitor.event import EVENT_SCHEMA_VERSION, Event, EventError, parse_event
+    from assay.monitor.ingest import Ingestor, IngestResult, ingest_file
+    from assay.monitor.scoring import ScoringWorker
+    from assay.monitor.sdk import Monitor
+    from assay.monitor.windows import WindowAggregate, aggregate
 
 __all__ = [
     "EVENT_SCHEMA_VERSION",
@@ -46,3 +49,41 @@ __all__ = [
     "load_monitor_config",
     "parse_event",
 ]
+
+_LAZY = {
+    "AlertEngine": "assay.monitor.alerts",
+    "AnonymisationConfig": "assay.monitor.anonymise",
+    "Anonymiser": "assay.monitor.anonymise",
+    "ManualClock": "assay.monitor.clock",
+    "SystemClock": "assay.monitor.clock",
+    "MonitorConfig": "assay.monitor.config",
+    "load_monitor_config": "assay.monitor.config",
+    "EVENT_SCHEMA_VERSION": "assay.monitor.event",
+    "Event": "assay.monitor.event",
+    "EventError": "assay.monitor.event",
+    "parse_event": "assay.monitor.event",
+    "Ingestor": "assay.monitor.ingest",
+    "IngestResult": "assay.monitor.ingest",
+    "ingest_file": "assay.monitor.ingest",
+    "ScoringWorker": "assay.monitor.scoring",
+    "Monitor": "assay.monitor.sdk",
+    "WindowAggregate": "assay.monitor.windows",
+    "aggregate": "assay.monitor.windows",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import what is asked for on first use: ``import assay.monitor.event`` (an ingest worker, the
+    CLI) then does not pay for SQLAlchemy, the rules engine and the notifiers."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay.monitor' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

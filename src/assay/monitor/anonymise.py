@@ -221,8 +221,12 @@ class Anonymiser:
         self._meta_active = fields["metadata"] != "keep" or bool(self._meta_overrides)
         self._id_actions = [(name, fields[name]) for name in _ID_FIELDS if fields[name] != "keep"]
 
+        gated = self._gated
+
         @lru_cache(maxsize=cache_size)
         def _redact(text: str) -> str:
+            if gated and not may_contain_pii(text):
+                return text
             return pii.redact(text, types, style=style, salt=salt)
 
         keyed = _KeyedHash(key)
@@ -236,12 +240,20 @@ class Anonymiser:
         self._hash_cached = _hash
 
     def redact_text(self, text: str) -> str:
-        """``text`` with personal data replaced as configured."""
+        """``text`` with personal data replaced as configured.
+
+        Texts up to 2,048 characters go through an LRU cache (repeated prompts, answers and metadata
+        values cost one lookup); longer ones rarely repeat and would evict the useful entries.
+        """
+        if len(text) <= 2048:
+            return self._redact_cached(text)
         if self._gated and not may_contain_pii(text):
             return text
-        if len(text) > 2048:  # long texts rarely repeat: do not let them evict the useful entries
-            return pii.redact(text, self.config.entity_types, style=self.config.style, salt=self.key.hex())
-        return self._redact_cached(text)
+        return pii.redact(text, self.config.entity_types, style=self.config.style, salt=self.key.hex())
+
+    def hash_id(self, value: str) -> str:
+        """The keyed hash of an identifier (cached: the ids of active sessions and users repeat)."""
+        return self._hash_cached(value) if len(value) <= 256 else self._hash_uncached(value)
 
     def _text(self, value: str, action: Action) -> str | None:
         if action == "keep":
@@ -249,7 +261,7 @@ class Anonymiser:
         if action == "redact":
             return self.redact_text(value)
         if action == "hash":
-            return self._hash_cached(value) if len(value) <= 256 else self._hash_uncached(value)
+            return self.hash_id(value)
         return None
 
     def _deep(self, value: Any, action: Action) -> Any:
@@ -284,7 +296,7 @@ class Anonymiser:
             value = raw.get(name)
             if isinstance(value, str):
                 if action == "hash":
-                    out[name] = self._hash_cached(value) if len(value) <= 256 else self._hash_uncached(value)
+                    out[name] = self.hash_id(value)
                 else:
                     out[name] = self._text(value, action)
         return out

@@ -25,32 +25,32 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from math import ceil, log
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from assay.monitor.anonymise import AnonymisationConfig, Anonymiser
-from assay.monitor.event import Event, EventError, parse_events, simple_event
-from assay.monitor.sketch import _LOG_GAMMA, value_bin
-from assay.monitor.sketch import _MIN_VALUE as _MIN_BIN_VALUE
-from assay.monitor.sketch import ZERO_BIN as _ZERO_BIN
+from assay.monitor.anonymise import AnonymisationConfig
+from assay.monitor.event import Event, EventError
+from assay.monitor.prepare import (
+    DEFAULT_MAX_EVENT_BYTES,
+    IngestResult,
+    PreparedBatch,
+    Preparer,
+    Rejection,
+    decode_json,
+)
 
 if TYPE_CHECKING:
+    from assay.monitor.workers import PrepareWorkers
     from assay.store import Store
-
-try:  # optional: about 7x faster than the standard library at decoding events
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised where orjson is not installed
-    _orjson = None  # type: ignore[assignment]
 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
@@ -65,37 +65,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_EVENT_BYTES: Final = 1_000_000
-"""An event larger than this (serialised) is rejected: it is a bug or an attack, not an interaction."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """One event that was not stored: its position (index in the batch, or line of the file) and why."""
-
-    index: int
-    error: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "error": self.error}
-
-
-@dataclass(slots=True)
-class IngestResult:
-    """The outcome of one batch: ``accepted`` new events, ``duplicates`` already stored, ``rejected``."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: list[Rejection] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The body of ``POST /v1/events``'s answer."""
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "rejected": [r.to_dict() for r in self.rejected],
-        }
 
 
 class Ingestor:
@@ -122,14 +91,14 @@ class Ingestor:
         if key is None:
             env = os.environ.get(config.key_env, "")
             key = env.encode() if env else self.events.hash_key()
-        self.anonymiser = Anonymiser(config, key=key)
+        self.preparer = Preparer(config, key=key, max_event_bytes=max_event_bytes, dialect=store.dialect)
+        self.anonymiser = self.preparer.anonymiser
         self.max_event_bytes = max_event_bytes
         self._now = now or (lambda: datetime.now(UTC))
-        self._db_dt = self.events.db_datetime
-        self._db_bool = self.events.db_bool
-        self._fast = _orjson is not None  # the fast lane writes its JSON with orjson
-        self._db_dt_utc = self.events.db_datetime_utc
-        self._db_true, self._db_false = self._db_bool(True), self._db_bool(False)
+
+    def now(self) -> datetime:
+        """The ingest clock (``ingested_at``, and ``ts`` of events sent without one)."""
+        return self._now()
 
     # ------------------------------------------------------------------------------ one event
     def prepare(self, obj: Any, *, size: int | None = None) -> Event:
@@ -139,55 +108,6 @@ class Ingestor:
             raise EventError(result.result.rejected[0].error)
         return result.events[0]
 
-    def row(self, event: Event, now: datetime, db_now: Any = None) -> tuple[Any, ...]:
-        """The ``events`` row (``EVENT_COLUMNS`` order) of an already anonymised event."""
-        ts = event.ts or now
-        if event.ts is None:
-            event = event.model_copy(update={"ts": ts})
-        try:
-            data = event.model_dump_json(exclude_none=True)
-        except ValueError as exc:  # PydanticSerializationError
-            if "surrogates not allowed" in str(exc):
-                raise EventError("the event holds text that is not valid UTF-8") from None
-            raise EventError(f"cannot serialise the event: {exc}") from None
-        if len(data) > self.max_event_bytes:
-            raise EventError(f"event is {len(data):,} bytes; the limit is {self.max_event_bytes:,}")
-        b = self._db_bool
-        usage, fb, oc, err = event.usage, event.feedback, event.outcome, event.error
-        lat, ttft = event.latency_s, event.ttft_s
-        return (
-            event.event_id,
-            self._db_dt(ts),
-            ts.timestamp(),
-            event.app,
-            event.variant,
-            event.model,
-            b(err is not None),
-            None if err is None else err.kind[:64],
-            lat,
-            ttft,
-            None if lat is None else value_bin(lat),
-            None if ttft is None else value_bin(ttft),
-            None if usage is None else usage.input_tokens,
-            None if usage is None else usage.output_tokens,
-            event.cost_usd,
-            len(event.input_text) if event.input is not None else None,
-            None if event.output is None else len(event.output),
-            None if fb is None else b(fb.thumbs_up),
-            None if fb is None else fb.rating,
-            None if fb is None else fb.nps,
-            None if oc is None else b(oc.resolved),
-            None if oc is None else b(oc.escalated),
-            None if oc is None else oc.handle_time_s,
-            None if oc is None else b(oc.accepted),
-            event.queue_depth,
-            event.session_id,
-            event.user_id,
-            data,
-            self._db_dt(now) if db_now is None else db_now,
-        )
-
-    # ------------------------------------------------------------------------------ batches
     def prepare_batch(
         self,
         objects: Sequence[Any],
@@ -201,121 +121,7 @@ class Ingestor:
         Invalid events are rejected one by one (``result.rejected``), an ``event_id`` repeated in the
         batch counts as a duplicate. ``sizes`` and ``offset`` as in ``ingest``.
         """
-        result = IngestResult()
-        limit = self.max_event_bytes
-        anonymise = self.anonymiser.apply_raw
-        raws: list[Any] = []
-        positions: list[int] = []
-        for i, obj in enumerate(objects):
-            size = None if sizes is None else sizes[i]
-            if size is not None and size > limit:
-                result.rejected.append(
-                    Rejection(i + offset, f"event is {size:,} bytes; the limit is {limit:,}")
-                )
-                continue
-            # anonymise the raw values, then validate once (the model is frozen)
-            raws.append(anonymise(obj) if isinstance(obj, dict) else obj)
-            positions.append(i)
-        prepared = PreparedBatch(result)
-        now = self._now()
-        db_now = self._db_dt(now)
-        # the fast lane (``simple_event``, rows built from plain dicts) for the common shape of event;
-        # the model validates the rest, all of them in one call, and explains rejections
-        fast: list[dict[str, Any] | None]
-        if rows and self._fast:
-            fast = [simple_event(r) if type(r) is dict else None for r in raws]
-        else:
-            fast = [None] * len(raws)
-        slow = [j for j, d in enumerate(fast) if d is None]
-        models = dict(zip(slow, parse_events([raws[j] for j in slow]), strict=True)) if slow else {}
-        seen: set[str] = set()
-        for j, i in enumerate(positions):
-            simple = fast[j]
-            if simple is not None:
-                eid = simple["event_id"]
-                if eid in seen:
-                    result.duplicates += 1
-                    continue
-                try:
-                    row = self._row_simple(simple, now, db_now)
-                except EventError as exc:
-                    result.rejected.append(Rejection(i + offset, exc.reason))
-                    continue
-                if row is not None:
-                    prepared.rows.append(row)
-                    seen.add(eid)
-                    continue
-                models[j] = parse_events([raws[j]])[0]  # orjson could not write it: the model decides
-            event = models[j]
-            if isinstance(event, EventError):
-                result.rejected.append(Rejection(i + offset, event.reason))
-                continue
-            if event.event_id in seen:
-                result.duplicates += 1
-                continue
-            if not rows:
-                prepared.events.append(event)
-                seen.add(event.event_id)
-                continue
-            try:
-                prepared.rows.append(self.row(event, now, db_now))
-                seen.add(event.event_id)
-            except EventError as exc:
-                result.rejected.append(Rejection(i + offset, exc.reason))
-            except (UnicodeEncodeError, ValueError) as exc:  # serialisation of odd values
-                result.rejected.append(Rejection(i + offset, f"cannot store the event: {exc}"))
-        if len(result.rejected) > 1:
-            result.rejected.sort(key=lambda r: r.index)
-        return prepared
-
-    def _row_simple(self, d: dict[str, Any], now: datetime, db_now: Any) -> tuple[Any, ...] | None:
-        """``row`` for a ``simple_event`` dict (the model's dump), without a model; None when orjson
-        cannot serialise it (the model's path then handles it)."""
-        ts = d.get("ts")
-        if ts is None:
-            ts = now
-            d = {"schema_version": d["schema_version"], "event_id": d["event_id"], "ts": now, **d}
-        try:
-            data = _orjson.dumps(d, option=_orjson.OPT_UTC_Z).decode()
-        except (TypeError, ValueError):  # orjson.JSONEncodeError: surrogates, huge integers ...
-            return None
-        if len(data) > self.max_event_bytes:
-            raise EventError(f"event is {len(data):,} bytes; the limit is {self.max_event_bytes:,}")
-        b = self._db_bool
-        get = d.get
-        usage, fb, oc, err = get("usage"), get("feedback"), get("outcome"), get("error")
-        lat, ttft, inp, out = get("latency_s"), get("ttft_s"), get("input"), get("output")
-        return (
-            d["event_id"],
-            self._db_dt_utc(ts),
-            ts.timestamp(),
-            d["app"],
-            get("variant"),
-            get("model"),
-            self._db_false if err is None else self._db_true,
-            None if err is None else err["kind"][:64],
-            lat,
-            ttft,
-            None if lat is None else (_ZERO_BIN if lat <= _MIN_BIN_VALUE else ceil(log(lat) / _LOG_GAMMA)),
-            None if ttft is None else value_bin(ttft),
-            None if usage is None else usage["input_tokens"],
-            None if usage is None else usage["output_tokens"],
-            get("cost_usd"),
-            None if inp is None else len(inp),
-            None if out is None else len(out),
-            None if fb is None else b(fb.get("thumbs_up")),
-            None if fb is None else fb.get("rating"),
-            None if fb is None else fb.get("nps"),
-            None if oc is None else b(oc.get("resolved")),
-            None if oc is None else b(oc.get("escalated")),
-            None if oc is None else oc.get("handle_time_s"),
-            None if oc is None else b(oc.get("accepted")),
-            get("queue_depth"),
-            get("session_id"),
-            get("user_id"),
-            data,
-            db_now,
-        )
+        return self.preparer.prepare_batch(objects, sizes=sizes, offset=offset, rows=rows, now=self._now())
 
     def commit(self, prepared: PreparedBatch) -> IngestResult:
         """Store a prepared batch's rows in ONE transaction; the result counts what was new.
@@ -323,7 +129,7 @@ class Ingestor:
         When it returns, the accepted events are committed (they survive ``kill -9``).
         """
         result = prepared.result
-        inserted = self.events.insert_events(prepared.rows)
+        inserted = self.events.insert_events(prepared.rows, rollups=prepared.rollups)
         result.accepted += inserted
         result.duplicates += len(prepared.rows) - inserted
         return result
@@ -343,27 +149,23 @@ class Ingestor:
         return self.ingest([e.model_dump(exclude_none=True) for e in events])
 
 
-@dataclass(slots=True)
-class PreparedBatch:
-    """A validated, anonymised batch waiting to be committed: its rows (or events) and rejections so far."""
-
-    result: IngestResult
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-
 _DoneCallback = Callable[[IngestResult | None, BaseException | None], None]
+_Pending = PreparedBatch | Future[PreparedBatch]
 
 
 class IngestPipeline:
-    """Prepares batches on the caller's thread and commits them, in order, on one writer thread.
+    """Prepares batches and commits them, in order, on one writer thread.
 
-    SQLite does its writing without holding the GIL, so while batch *k* is being committed the caller
-    already validates and anonymises batch *k+1*: on two cores ingest runs at the speed of the slower
-    of the two instead of their sum. ``submit`` waits while ``depth`` prepared batches are already
-    queued (memory stays bounded). ``on_done(result, None)`` runs on the writer thread once a batch is
-    committed, ``on_done(None, error)`` if its commit failed; a batch is acknowledged only then.
-    ``close()`` waits until every submitted batch is done.
+    With ``workers=0`` batches are prepared on the caller's thread while the writer commits the
+    previous one. Both hold the GIL for most of their work, so on two cores that overlaps little; with
+    ``workers=N`` (N >= 1) the preparation happens in N worker processes (``assay.monitor.workers``),
+    started when the second batch arrives (a one-batch ingest never pays for them), and this process
+    only commits: ingest then uses every core. The result is the same either way.
+
+    ``submit`` waits while ``depth`` batches (at least one per worker, plus one) are waiting for the
+    writer, so memory stays bounded. ``on_done(result, None)`` runs on the writer thread once a batch is
+    committed, ``on_done(None, error)`` if its preparation or commit failed; a batch is acknowledged
+    only then. ``close()`` waits until every submitted batch is done.
 
     Example:
         >>> from assay.store import open_store
@@ -374,11 +176,32 @@ class IngestPipeline:
         [2]
     """
 
-    def __init__(self, ingestor: Ingestor, *, depth: int = 1) -> None:
+    def __init__(self, ingestor: Ingestor, *, depth: int = 1, workers: int = 0) -> None:
+        if workers < 0:
+            raise ValueError("workers must be >= 0")
         self.ingestor = ingestor
-        self._queue: queue.Queue[tuple[PreparedBatch, _DoneCallback] | None] = queue.Queue(maxsize=depth)
+        self.workers = workers
+        depth = max(depth, 2 * workers + 1) if workers else depth
+        self._queue: queue.Queue[tuple[_Pending, _DoneCallback] | None] = queue.Queue(maxsize=depth)
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._batches = 0
+        self._pool: PrepareWorkers | None = None
+
+    def start_workers(self, wait_s: float = 0.0) -> PrepareWorkers | None:
+        """Start the worker processes now rather than at the second batch (a server about to take a
+        stream of events); wait up to ``wait_s`` for them to be ready. None when ``workers`` is 0."""
+        if self._pool is None and self.workers:
+            from assay.monitor.workers import PrepareWorkers
+
+            self._pool = PrepareWorkers(self.ingestor.preparer, self.workers)
+        if self._pool is not None and wait_s > 0:
+            self._pool.wait_ready(wait_s)
+        return self._pool
+
+    def _workers(self) -> PrepareWorkers | None:
+        self._batches += 1
+        return self.start_workers() if self._batches >= 2 else self._pool
 
     def submit(
         self,
@@ -387,11 +210,34 @@ class IngestPipeline:
         *,
         sizes: Sequence[int | None] | None = None,
     ) -> None:
-        """Prepare ``objects`` now and queue them for commit (see the class docstring)."""
-        self.submit_prepared(self.ingestor.prepare_batch(objects, sizes=sizes, rows=True), on_done)
+        """Prepare ``objects`` (decoded events) and queue them for commit (see the class docstring)."""
+        self.submit_prepared(self.prepare(objects, sizes=sizes), on_done)
 
-    def submit_prepared(self, prepared: PreparedBatch, on_done: _DoneCallback) -> None:
-        """Queue a batch prepared with ``Ingestor.prepare_batch(..., rows=True)`` for commit."""
+    def prepare(
+        self, objects: Sequence[Any], *, sizes: Sequence[int | None] | None = None
+    ) -> PreparedBatch | Future[PreparedBatch]:
+        """Start preparing ``objects``: the prepared batch, or its future when a worker prepares it.
+        Pass either to ``submit_prepared``."""
+        pool = self._workers()
+        if pool is None:
+            return self.ingestor.prepare_batch(objects, sizes=sizes, rows=True)
+        return pool.submit_objects(objects, sizes, self.ingestor.now())
+
+    def submit_lines(self, lines: Sequence[bytes], on_done: _DoneCallback) -> None:
+        """Decode and prepare raw JSON Lines, then queue them for commit; a line that is not JSON is
+        rejected at its position in ``lines`` (see ``Preparer.prepare_lines``)."""
+        pool = self._workers()
+        now = self.ingestor.now()
+        if pool is None:
+            self.submit_prepared(self.ingestor.preparer.prepare_lines(lines, now=now), on_done)
+        else:
+            self._put(pool.submit_lines(lines, now), on_done)
+
+    def submit_prepared(self, prepared: _Pending, on_done: _DoneCallback) -> None:
+        """Queue a batch from ``prepare`` (or ``Ingestor.prepare_batch(..., rows=True)``) for commit."""
+        self._put(prepared, on_done)
+
+    def _put(self, prepared: _Pending, on_done: _DoneCallback) -> None:
         if self._closed:
             raise RuntimeError("the ingest pipeline is closed")
         if self._thread is None:
@@ -404,8 +250,9 @@ class IngestPipeline:
             item = self._queue.get()
             if item is None:
                 return
-            prepared, on_done = item
+            pending, on_done = item
             try:
+                prepared = pending.result() if isinstance(pending, Future) else pending
                 result = self.ingestor.commit(prepared)
             except BaseException as exc:  # reported to the submitter, who decides (retry, raise)
                 on_done(None, exc)
@@ -413,13 +260,18 @@ class IngestPipeline:
                 on_done(result, None)
 
     def close(self) -> None:
-        """Wait for every submitted batch to be committed (or to fail), then stop the writer. Idempotent."""
+        """Wait for every submitted batch to be committed (or to fail), then stop the writer and the
+        workers. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
+        try:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+        finally:
+            if self._pool is not None:
+                self._pool.close()
 
     def __enter__(self) -> IngestPipeline:
         return self
@@ -452,40 +304,6 @@ class FileIngestReport:
             "duplicates": self.duplicates,
             "rejected": [{"line": r.index, "error": r.error} for r in self.rejected],
         }
-
-
-_UNDECODABLE: Final = object()
-
-
-def decode_json(raw: bytes) -> Any:
-    """Decode one JSON document: ``orjson`` when installed, else (or when it refuses) the standard library.
-
-    The standard library has the last word: it accepts what it always accepted (``NaN``, huge integers,
-    lone surrogate escapes) and its error messages name the column. Raises ``ValueError``
-    (``json.JSONDecodeError`` or ``UnicodeDecodeError``).
-    """
-    if _orjson is not None:
-        try:
-            return _orjson.loads(raw)
-        except _orjson.JSONDecodeError:
-            pass
-    return json.loads(raw.decode("utf-8"))
-
-
-def _decode_line(raw: bytes) -> tuple[Any, str | None]:
-    if _orjson is not None:
-        try:
-            return _orjson.loads(raw), None
-        except _orjson.JSONDecodeError:
-            pass  # the standard library says what is wrong (and accepts what it always did)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _UNDECODABLE, f"not valid UTF-8 (byte {exc.start})"
-    try:
-        return json.loads(text), None
-    except json.JSONDecodeError as exc:
-        return _UNDECODABLE, f"invalid JSON: {exc.msg} (column {exc.colno})"
 
 
 def _lines(
@@ -547,8 +365,13 @@ def ingest_file(
     stop: threading.Event | None = None,
     idle_timeout_s: float | None = None,
     on_batch: Callable[[FileIngestReport], None] | None = None,
+    workers: int | None = None,
 ) -> FileIngestReport:
     """Ingest a JSON Lines file of events; with ``follow``, keep ingesting appended lines.
+
+    ``workers`` processes decode, validate and anonymise batches while this one commits them (see
+    ``IngestPipeline``); None: ``default_worker_count()`` (cores - 1), 0: everything in this process.
+    They start with the second batch, so a small file never starts them.
 
     Following stops when ``stop`` is set or after ``idle_timeout_s`` without new data (None: never,
     until interrupted). Bad lines are reported as rejections with their line number; blank lines are
@@ -563,10 +386,9 @@ def ingest_file(
     if not p.is_file():
         raise FileNotFoundError(str(p))
     report = FileIngestReport(path=str(p))
-    lock = threading.Lock()  # the report is updated by the reader (bad lines) and the writer (commits)
+    lock = threading.Lock()  # the report is updated by the reader and the writer (commits)
     failure: list[BaseException] = []
-    objs: list[Any] = []
-    sizes: list[int | None] = []
+    raws: list[bytes] = []
     linenos: list[int] = []
 
     def done(lines: list[int], result: IngestResult | None, error: BaseException | None) -> None:
@@ -586,15 +408,18 @@ def ingest_file(
     def flush() -> None:
         if failure:
             raise failure[0]
-        if not objs:
+        if not raws:
             return
         lines = list(linenos)
-        pipeline.submit(objs, lambda r, e: done(lines, r, e), sizes=sizes)
-        objs.clear()
-        sizes.clear()
+        pipeline.submit_lines(list(raws), lambda r, e: done(lines, r, e))
+        raws.clear()
         linenos.clear()
 
-    pipeline = IngestPipeline(ingestor)
+    if workers is None:
+        from assay.monitor.workers import default_worker_count
+
+        workers = default_worker_count()
+    pipeline = IngestPipeline(ingestor, workers=workers)
     try:
         for item in _lines(p, follow=follow, poll_s=poll_s, stop=stop, idle_timeout_s=idle_timeout_s):
             if item is None:
@@ -602,17 +427,11 @@ def ingest_file(
                 continue
             lineno, raw = item
             report.lines = lineno
-            if not raw.strip():
+            if not raw or raw.isspace():
                 continue
-            obj, error = _decode_line(raw)
-            if error is not None:
-                with lock:
-                    report.rejected.append(Rejection(lineno, f"{p}:{lineno}: {error}"))
-                continue
-            objs.append(obj)
-            sizes.append(len(raw))
+            raws.append(raw)
             linenos.append(lineno)
-            if len(objs) >= batch_size:
+            if len(raws) >= batch_size:
                 flush()
         flush()
     finally:

@@ -77,19 +77,21 @@ class _Ticket:
 
 
 class _StoreSink:
-    """Writes to a store: the monitor thread prepares (validates, anonymises) a batch while the
-    ingest pipeline's writer thread commits the previous one."""
+    """Writes to a store: the monitor thread prepares (validates, anonymises) a batch, or hands it to
+    an ingest worker process, while the ingest pipeline's writer thread commits the previous one."""
 
-    def __init__(self, url: str, anonymisation: AnonymisationConfig | None, key: bytes | None) -> None:
+    def __init__(
+        self, url: str, anonymisation: AnonymisationConfig | None, key: bytes | None, workers: int
+    ) -> None:
         from assay.monitor.ingest import Ingestor, IngestPipeline
         from assay.store import open_store
 
         self.store = open_store(url)
         self.ingestor = Ingestor(self.store, anonymisation, key=key)
-        self.pipeline = IngestPipeline(self.ingestor)
+        self.pipeline = IngestPipeline(self.ingestor, workers=workers)
 
     def prepare(self, batch: list[dict[str, Any]]) -> Any:
-        return self.ingestor.prepare_batch(batch, rows=True)
+        return self.pipeline.prepare(batch)
 
     def start(self, prepared: Any) -> _Ticket:
         ticket = _Ticket()
@@ -165,6 +167,9 @@ class Monitor:
     ``max_buffer`` bounds the events held in memory; beyond it new events are dropped and counted.
     ``batch_size`` and ``flush_interval_s`` set how often the background thread sends.
     ``anonymisation``/``key`` apply when writing to a store directly (a server anonymises itself).
+    ``workers`` (store URLs only): processes that validate and anonymise batches while the background
+    thread commits, for apps that log thousands of events a second on a multi-core machine; they run
+    ``python -m assay.monitor.workers``, so your app's modules are not imported again. 0: none.
     """
 
     def __init__(
@@ -183,9 +188,12 @@ class Monitor:
         token: str | None = None,
         anonymisation: AnonymisationConfig | None = None,
         key: bytes | None = None,
+        workers: int = 0,
     ) -> None:
         if batch_size < 1 or max_buffer < 1:
             raise ValueError("batch_size and max_buffer must be >= 1")
+        if workers < 0:
+            raise ValueError("workers must be >= 0")
         from assay.store.records import default_store_url
 
         self.url = url or default_store_url()
@@ -198,6 +206,7 @@ class Monitor:
         self.max_retries = max_retries
         self.retry_backoff_s = retry_backoff_s
         self._sink_args = (timeout_s, token, anonymisation, key)
+        self.workers = workers
         self._sink: _StoreSink | _HttpSink | None = None
         self._buffer: deque[dict[str, Any]] = deque()
         self._lock = threading.Lock()
@@ -284,7 +293,7 @@ class Monitor:
         timeout_s, token, anonymisation, key = self._sink_args
         if self.url.startswith(("http://", "https://")):
             return _HttpSink(self.url, timeout_s, token)
-        return _StoreSink(self.url, anonymisation, key)
+        return _StoreSink(self.url, anonymisation, key, self.workers)
 
     def _take(self) -> list[dict[str, Any]] | None:
         with self._lock:
@@ -296,60 +305,60 @@ class Monitor:
             return batch
 
     def _run(self) -> None:
-        """Send batches; with a store, batch k+1 is prepared while batch k commits (see ``_StoreSink``).
+        """Send batches; with a store, later batches are prepared while earlier ones commit (see
+        ``_StoreSink``): up to ``2 + workers`` batches are in flight, settled in order.
 
-        A batch counts as sent only when its outcome is known. After a failure nothing is overlapped:
-        the failed batch goes back to the front of the buffer (then the one prepared meanwhile), and
-        the thread backs off before trying again.
+        A batch counts as sent only when its outcome is known. After a failure the thread waits for
+        every batch in flight, puts each failed one back at the front of the buffer (oldest first), and
+        backs off before trying again.
         """
         failures = 0
-        pending: tuple[list[dict[str, Any]], _Ticket] | None = None
+        pending: deque[tuple[list[dict[str, Any]], _Ticket]] = deque()
+        depth = 2 + self.workers
         while True:
-            if pending is None:
+            if not pending and len(self._buffer) < self.batch_size:
                 self._wake.wait(self.flush_interval_s)
                 self._wake.clear()
-            batch = self._take()
-            prepared: Any = None
-            prep_error: BaseException | None = None
+            batch = self._take() if len(pending) < depth else None
             if batch is not None:
-                try:
-                    if self._sink is None:
-                        self._sink = self._open_sink()
-                    prepared = self._sink.prepare(batch)
-                except Exception as exc:
-                    prep_error = exc
-            if pending is not None:
-                sent, ticket = pending
-                pending = None
-                if self._settle(sent, ticket.wait()):
-                    failures = 0
-                else:
-                    failures += 1
-                    if batch is not None:  # not tried yet: back in the buffer, behind the failed batch
-                        with self._lock:
-                            self._buffer.extendleft(reversed(batch))
-                            self._inflight -= len(batch)
-                        batch = None
-                    if self._retry_or_give_up(sent, failures):
-                        failures = 0
-                    else:
-                        time.sleep(min(self.retry_backoff_s * 2 ** (failures - 1), 30.0))
-                    continue
-            if batch is None:
+                pending.append((batch, self._start(batch)))
+                if len(pending) < depth and self._buffer:
+                    continue  # fill the pipeline before waiting on its oldest batch
+            if not pending:
                 with self._lock:
                     if not self._buffer and not self._inflight:
                         self._idle.notify_all()
                         if self._closed:
                             return
                 continue
-            assert self._sink is not None or prep_error is not None
-            if prep_error is not None:
-                ticket = _Ticket()
-                ticket.set(None, prep_error)
+            sent, ticket = pending.popleft()
+            if self._settle(sent, ticket.wait()):
+                failures = 0
+                continue
+            failures += 1
+            failed = [sent]
+            while pending:  # already on their way: let them finish, then retry whatever failed
+                later, later_ticket = pending.popleft()
+                if not self._settle(later, later_ticket.wait()):
+                    failed.append(later)
+            retry = False
+            for b in reversed(failed):  # the oldest ends up first in the buffer
+                retry = not self._retry_or_give_up(b, failures) or retry
+            if retry:
+                time.sleep(min(self.retry_backoff_s * 2 ** (failures - 1), 30.0))
             else:
-                assert self._sink is not None
-                ticket = self._sink.start(prepared)
-            pending = (batch, ticket)
+                failures = 0
+
+    def _start(self, batch: list[dict[str, Any]]) -> _Ticket:
+        """Hand a batch to the sink; its ticket says how it went (a failure to even start included)."""
+        try:
+            if self._sink is None:
+                self._sink = self._open_sink()
+            return self._sink.start(self._sink.prepare(batch))
+        except Exception as exc:
+            ticket = _Ticket()
+            ticket.set(None, exc)
+            return ticket
 
     def _settle(self, batch: list[dict[str, Any]], ticket: _Ticket) -> bool:
         """Count a finished batch; False when it must be retried."""

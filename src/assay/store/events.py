@@ -59,6 +59,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from assay.store.rollups import (
+    _ROLLUP_KEYS,
+    EVENT_COLUMNS,
+    ROLLUP_SUMS,
+    Rollups,
+    accumulate,
+)
 from assay.store.schema import UTCDateTime, metadata
 from assay.types import StoreError
 
@@ -148,16 +155,6 @@ event_scores = Table(
     Index("ix_event_scores_t", "t_unix"),
 )
 
-_ROLLUP_KEYS: Final = ("res_m", "minute", "app", "variant", "model")
-ROLLUP_RESOLUTIONS_M: Final = (1, 60)
-"""Rollup resolutions in minutes: per minute, and per hour (``minute`` is then the hour's first minute)."""
-ROLLUP_SUMS: Final = (
-    "n", "errors", "lat_n", "lat_sum", "ttft_n", "ttft_sum", "input_tokens", "output_tokens", "cost_usd",
-    "thumbs_n", "thumbs_up", "rating_n", "rating_sum", "nps_n", "nps_promoters", "nps_detractors",
-    "resolved_n", "resolved", "escalated_n", "escalated", "handle_n", "handle_sum", "accepted_n", "accepted",
-    "queue_n", "queue_sum",
-)  # fmt: skip
-"""Additive columns of ``event_rollups`` (``queue_max`` is the one maximum)."""
 _FLOAT_SUMS: Final = frozenset({"lat_sum", "ttft_sum", "cost_usd", "handle_sum", "queue_sum"})
 
 event_rollups = Table(
@@ -229,7 +226,8 @@ monitor_rules = Table(
 MONITOR_TABLES: Final = (
     events, event_scores, event_rollups, event_rollup_bins, alerts, monitor_state, monitor_rules,
 )  # fmt: skip
-EVENT_COLUMNS: Final = tuple(c.name for c in events.columns if c.name != "seq")
+if tuple(c.name for c in events.columns if c.name != "seq") != EVENT_COLUMNS:  # pragma: no cover
+    raise AssertionError("assay.store.rollups.EVENT_COLUMNS must follow the events table")
 """Column order of the rows ``EventStore.insert_events`` takes (every column but ``seq``)."""
 SCORE_COLUMNS: Final = tuple(c.name for c in event_scores.columns)
 ALERT_STATES: Final = ("pending", "firing", "resolved")
@@ -319,88 +317,10 @@ class AlertRecord:
         }
 
 
-_POS: Final = {c: i for i, c in enumerate(EVENT_COLUMNS)}
 _SQLITE_MAX_SEQ: Final = "SELECT max(seq) FROM events"
 _SQLITE_CHUNK: Final = 512
 """Rows per multi-row INSERT on SQLite (fewer when the build allows fewer bound variables)."""
 _SQLITE_IDS_AFTER: Final = "SELECT event_id FROM events WHERE seq > ?"
-_RollupKey = tuple[Any, ...]
-
-
-def _accumulate(
-    rows: Sequence[Sequence[Any]],
-) -> tuple[dict[_RollupKey, list[Any]], dict[_RollupKey, int | None], dict[_RollupKey, int]]:
-    """Per rollup key: the ``ROLLUP_SUMS`` of the rows, their maximum queue depth, and histogram bins.
-
-    Column-wise per minute: each minute's rows are transposed once (``zip``) and every sum and count
-    is a C-level pass over one column (``sum``, ``count``, ``filter``), not a branch per field per
-    row; then the minutes are added up into their hours. Booleans are the driver's (0/1 or
-    False/True): both sum and count alike.
-    """
-    p = _POS
-    i_t, i_app, i_var, i_model = p["t_unix"], p["app"], p["variant"], p["model"]
-    by_minute: dict[_RollupKey, list[Sequence[Any]]] = {}
-    for row in rows:
-        key = (1, int(row[i_t] // 60), row[i_app], row[i_var] or "", row[i_model] or "")
-        group = by_minute.get(key)
-        if group is None:
-            by_minute[key] = [row]
-        else:
-            group.append(row)
-    sums: dict[_RollupKey, list[Any]] = {}
-    qmax: dict[_RollupKey, int | None] = {}
-    bins: dict[_RollupKey, int] = {}
-    i_err, i_lat, i_ttft, i_lb, i_tb = (
-        p["is_error"],
-        p["latency_s"],
-        p["ttft_s"],
-        p["latency_bin"],
-        p["ttft_bin"],
-    )
-    i_in, i_out, i_cost = p["input_tokens"], p["output_tokens"], p["cost_usd"]
-    i_th, i_ra, i_np, i_res, i_esc = p["thumbs_up"], p["rating"], p["nps"], p["resolved"], p["escalated"]
-    i_ht, i_acc, i_q = p["handle_time_s"], p["accepted"], p["queue_depth"]
-
-    def present(col: Sequence[Any]) -> list[Any]:
-        return [v for v in col if v is not None] if None in col else list(col)
-
-    for key, rs in by_minute.items():
-        cols = list(zip(*rs, strict=True))
-        lat, ttft = present(cols[i_lat]), present(cols[i_ttft])
-        th, ra, np_ = present(cols[i_th]), present(cols[i_ra]), present(cols[i_np])
-        res, esc, ht, acc, q = (present(cols[i]) for i in (i_res, i_esc, i_ht, i_acc, i_q))
-        minute_sums = [
-            len(rs), sum(map(bool, cols[i_err])), len(lat), sum(lat), len(ttft), sum(ttft),
-            sum(filter(None, cols[i_in])), sum(filter(None, cols[i_out])), sum(filter(None, cols[i_cost]), 0.0),
-            len(th), sum(map(bool, th)), len(ra), sum(ra),
-            len(np_), sum(1 for v in np_ if v >= 9), sum(1 for v in np_ if v <= 6),
-            len(res), sum(map(bool, res)), len(esc), sum(map(bool, esc)), len(ht), sum(ht),
-            len(acc), sum(map(bool, acc)), len(q), sum(q),
-        ]  # fmt: skip
-        hour_key = (60, key[1] - key[1] % 60, *key[2:])
-        sums[key] = minute_sums
-        qmax[key] = max(q) if q else None
-        hour = sums.get(hour_key)
-        if hour is None:
-            sums[hour_key] = list(minute_sums)
-            qmax[hour_key] = qmax[key]
-        else:
-            for j, v in enumerate(minute_sums):
-                hour[j] += v
-            if q and (qmax[hour_key] is None or qmax[key] > qmax[hour_key]):  # type: ignore[operator]
-                qmax[hour_key] = qmax[key]
-        for metric, values, i_bin in (("l", lat, i_lb), ("t", ttft, i_tb)):
-            if not values:
-                continue
-            counts: dict[int, int] = {}
-            for b in cols[i_bin]:
-                if b is not None:
-                    counts[b] = counts.get(b, 0) + 1
-            for b, n in counts.items():
-                mk, hk = (*key, metric, b), (*hour_key, metric, b)
-                bins[mk] = n
-                bins[hk] = bins.get(hk, 0) + n
-    return sums, qmax, bins
 
 
 class _MultiRow:
@@ -463,8 +383,6 @@ class EventStore:
         self.store = store
         self.dialect = store.dialect
         self._insert_events = self._insert_sql(events, EVENT_COLUMNS, "event_id")
-        probe = datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)  # the store writes "YYYY-MM-DD HH:MM:SS.ffffff"
-        self._sqlite_text_times = self.store._db_datetime(probe) == probe.isoformat(" ", "microseconds")[:26]
         self._insert_scores = self._insert_sql(event_scores, SCORE_COLUMNS, "event_seq, name")
         self._upsert_rollup, self._upsert_bins = self._rollup_statements()
         if self.dialect == "sqlite":
@@ -493,23 +411,17 @@ class EventStore:
         """A datetime in the driver's form for rows passed to ``insert_events``/``add_scores``."""
         return self.store._db_datetime(dt)
 
-    def db_datetime_utc(self, dt: datetime) -> Any:
-        """``db_datetime`` for a datetime already in UTC (``datetime.timezone.utc``), a little faster
-        on SQLite (the ingest hot path: one per event)."""
-        if self._sqlite_text_times and dt.tzinfo is UTC:
-            return dt.isoformat(" ", "microseconds")[:26]
-        return self.store._db_datetime(dt)
-
     def db_bool(self, value: bool | None) -> Any:
         return None if value is None else self.store._db_bool(bool(value))
 
     # ------------------------------------------------------------------------------ events
-    def insert_events(self, rows: Sequence[Sequence[Any]]) -> int:
+    def insert_events(self, rows: Sequence[Sequence[Any]], *, rollups: Rollups | None = None) -> int:
         """Insert event rows (``EVENT_COLUMNS`` order, driver values) in ONE transaction.
 
         Returns how many were new: rows whose ``event_id`` is already stored (or repeated in the batch)
         are skipped. The minute rollups are updated in the same transaction for the new rows only.
-        Once this returns, the events survive a crash of the process.
+        ``rollups``: ``accumulate(rows)`` computed ahead (an ingest worker does it), used when every row
+        is new. Once this returns, the events survive a crash of the process.
         """
         if not rows:
             return 0
@@ -543,7 +455,10 @@ class EventStore:
                         if row[0] in fresh:
                             new_rows.append(row)
                             fresh.discard(row[0])
-            self._rollup(conn, new_rows)
+            if rollups is not None and len(new_rows) == len(rows):
+                self._upsert_rollups(conn, *rollups)  # computed ahead (by an ingest worker) for all rows
+            else:
+                self._rollup(conn, new_rows)
             return len(new_rows)
 
     def _sqlite_insert_events(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> int:
@@ -553,14 +468,14 @@ class EventStore:
     def _rollup(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Add the rows' counts and sums to their minute and hour rollups (inside the insert's transaction)."""
         if rows:
-            self._upsert_rollups(conn, *_accumulate(rows))
+            self._upsert_rollups(conn, *accumulate(rows))
 
     def _upsert_rollups(
         self,
         conn: Connection,
-        sums: dict[_RollupKey, list[Any]],
-        qmax: dict[_RollupKey, int | None],
-        bins: dict[_RollupKey, int],
+        sums: dict[Any, list[Any]],
+        qmax: dict[Any, int | None],
+        bins: dict[Any, int],
     ) -> None:
         from assay.store.store import Store
 

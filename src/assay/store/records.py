@@ -16,10 +16,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
-__all__ = ["DEFAULT_STORE_URL", "RUN_STATUSES", "ResultRecord", "RunRecord", "default_store_url"]
+__all__ = [
+    "DEFAULT_STORE_URL",
+    "RUN_STATUSES",
+    "DbValues",
+    "ResultRecord",
+    "RunRecord",
+    "default_store_url",
+]
 
 DEFAULT_STORE_URL: Final = "sqlite:///.assay/assay.db"
 RUN_STATUSES: Final = ("running", "completed", "interrupted", "failed")
@@ -85,3 +92,43 @@ class ResultRecord:
     attempts: int
     cached: bool
     created_at: datetime
+
+
+class DbValues:
+    """How a dialect's driver takes datetimes and booleans in rows the store writes with raw SQL.
+
+    SQLite gets what SQLAlchemy's SQLite ``DateTime``/``Boolean`` types would write (UTC text
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, 0/1), so reads through those types agree; PostgreSQL gets aware
+    datetimes and bools. Picklable (only the dialect name travels): ingest workers build rows with it
+    in other processes without importing SQLAlchemy.
+
+    Example:
+        >>> DbValues("sqlite").timestamp(datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
+        '2025-01-02 03:04:05.000000'
+        >>> DbValues("sqlite").boolean(True), DbValues("postgresql").boolean(1)
+        (1, True)
+    """
+
+    __slots__ = ("_text", "dialect")
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self._text = dialect == "sqlite"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (DbValues, (self.dialect,))
+
+    def timestamp(self, dt: datetime) -> Any:
+        """An aware datetime in the driver's form."""
+        if self._text:
+            return dt.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return dt.astimezone(UTC)
+
+    def timestamp_utc(self, dt: datetime) -> Any:
+        """``timestamp`` for one already in ``datetime.UTC``: a little faster (one per ingested event)."""
+        if self._text and dt.tzinfo is UTC:
+            return dt.isoformat(" ", "microseconds")[:26]
+        return self.timestamp(dt)
+
+    def boolean(self, value: bool) -> Any:
+        return int(bool(value)) if self._text else bool(value)

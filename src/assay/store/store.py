@@ -43,7 +43,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import StaticPool
 
 from assay.store import schema
-from assay.store.records import RUN_STATUSES, ResultRecord, RunRecord, default_store_url
+from assay.store.records import RUN_STATUSES, DbValues, ResultRecord, RunRecord, default_store_url
 from assay.types import StoreError
 
 if TYPE_CHECKING:
@@ -309,15 +309,10 @@ class Store:
             r.c.run_id == bindparam("run_id"), r.c.case_id.in_(bindparam("case_ids", expanding=True))
         )
         self._q_max_seq = select(func.max(r.c.seq)).where(r.c.run_id == bindparam("run_id"))
-        if self.dialect == "sqlite":
-            # What SQLAlchemy's SQLite DateTime/Boolean types would write, so reads through them agree.
-            self._db_datetime: Callable[[datetime], Any] = lambda dt: (
-                dt.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-            )
-            self._db_bool: Callable[[bool], Any] = int
-        else:
-            self._db_datetime = lambda dt: dt.astimezone(UTC)
-            self._db_bool = bool
+        # what SQLAlchemy's DateTime/Boolean types would write, so reads through them agree
+        self.db_values = DbValues(self.dialect)
+        self._db_datetime: Callable[[datetime], Any] = self.db_values.timestamp
+        self._db_bool: Callable[[bool], Any] = self.db_values.boolean
 
     def _compile(self, stmt: Any) -> _DriverSQL:
         dialect = self._engine.dialect
