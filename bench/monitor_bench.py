@@ -12,8 +12,11 @@ shows each path's median, its range, and its median ratio to the baseline of the
 Targets (issue "live telemetry"): >= 20,000 events/s into SQLite through the SDK or the file path,
 >= 5,000 events/s over HTTP, window aggregation over 1,000,000 stored events < 1 s.
 
-File ingest and the SDK run with the default number of worker processes (cores - 1) (``--workers``, ``Monitor(workers=N)``:
-other processes validate and anonymise while this one writes) and, for comparison, with none.
+File ingest runs with its default number of worker processes (``--workers``: cores - 1; they validate and
+anonymise while the main process writes) and, for comparison, with none; the file path's figure includes
+starting them. The SDK runs with one worker per core (``Monitor(workers=N)``: they also commit, so the
+app's process only hands them batches) and with none, measured once the monitor is up (a long-lived
+monitor's sustained rate: one event is logged and flushed before the clock starts).
 
 The events repeat 500 questions (a redaction cache helps, as with real FAQ traffic); the "unique texts"
 row gives every event its own question, so every text goes through the PII detectors.
@@ -142,9 +145,10 @@ def bench_ingest(n: int, folder: Path) -> list[Row]:
             (f"file: assay monitor ingest ({label}), {w} workers", rate, f"{report.accepted} stored", target)
         )
 
+    cores = os.cpu_count() or 1  # SDK workers commit too: the app's process only sends them batches
     for label, anon, w in (
-        ("ids hashed, texts kept", AnonymisationConfig.keep_text(), workers),
-        ("PII redaction on", AnonymisationConfig(), workers),
+        ("ids hashed, texts kept", AnonymisationConfig.keep_text(), cores),
+        ("PII redaction on", AnonymisationConfig(), cores),
         ("PII redaction on", AnonymisationConfig(), 0),
     ):
         evs = make_events(n, t0, 20_000, f"sdk{len(results)}")
@@ -158,6 +162,8 @@ def bench_ingest(n: int, folder: Path) -> list[Row]:
             flush_interval_s=0.05,
             workers=w,
         )
+        monitor.log(event_id=f"warm-up-{len(results)}")  # a long-lived monitor: its workers are up
+        monitor.flush(60)
         start = time.perf_counter()
         for e in evs:
             monitor.log(**e)
@@ -167,7 +173,9 @@ def bench_ingest(n: int, folder: Path) -> list[Row]:
         stats = monitor.stats()
         monitor.close()
         note = f"log() {1e6 * app_s / n:.1f} µs/event on the app thread"
-        results.append((f"SDK -> store ({label}), {w} workers", stats["sent"] / total, note, SDK_TARGET))
+        results.append(
+            (f"SDK -> store ({label}), {w} workers", (stats["sent"] - 1) / total, note, SDK_TARGET)
+        )
     return results
 
 

@@ -19,6 +19,7 @@ from assay.monitor.ingest import Ingestor, IngestPipeline, IngestResult, ingest_
 from assay.monitor.prepare import Preparer
 from assay.monitor.workers import PrepareWorkers
 from assay.store import open_store
+from assay.store.rollups import EVENT_COLUMNS
 from tests.monitor.conftest import KEY, T0, make_event
 
 NOW = datetime(2025, 3, 2, tzinfo=UTC)
@@ -169,3 +170,67 @@ def test_the_hash_key_is_not_on_the_command_line_or_in_the_environment() -> None
         .prepare_lines([json.dumps({"event_id": "a", "user_id": "ann"}).encode()], now=NOW)
         .rows
     )
+
+
+def _sdk_events(n: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        ev = make_event(i, input=f"question {i}: mail ann{i}@example.com", user_id=f"u{i % 7}")
+        if i % 50 == 3:
+            ev["latency_s"] = "slow"  # rejected, counted, never stored
+        if i % 9 == 0:
+            ev["spans"] = [{"name": "retrieval", "duration_s": 0.1}]
+        out.append(ev)
+    return out
+
+
+def test_sdk_workers_commit_the_same_events_and_rollups(tmp_path: Path) -> None:
+    from assay.monitor.sdk import Monitor
+
+    stats = {}
+    for workers in (0, 2):
+        monitor = Monitor(
+            f"sqlite:///{tmp_path}/sdk{workers}.db", key=KEY, batch_size=100, flush_interval_s=0.01,
+            max_buffer=10_000, workers=workers,
+        )  # fmt: skip
+        for ev in _sdk_events(1500):
+            monitor.log(**ev)
+        assert monitor.flush(120)
+        stats[workers] = {k: v for k, v in monitor.stats().items()}
+        if workers:
+            assert monitor._sink is not None and monitor._sink.pool.remote > 0  # the workers committed
+        monitor.close()
+    assert stats[2] == stats[0] and stats[0]["sent"] == 1470 and stats[0]["rejected"] == 30
+    got, want = _stored(tmp_path / "sdk2.db"), _stored(tmp_path / "sdk0.db")
+    strip = EVENT_COLUMNS.index("ingested_at")  # the one column that depends on when it was written
+    assert [r[:strip] + r[strip + 1 :] for r in got.pop("events")] == [
+        r[:strip] + r[strip + 1 :] for r in want.pop("events")
+    ]
+    assert got == want
+
+
+def test_sdk_retries_the_batches_of_a_killed_worker(tmp_path: Path) -> None:
+    from assay.monitor.sdk import Monitor
+
+    monitor = Monitor(
+        f"sqlite:///{tmp_path}/sdk.db", key=KEY, batch_size=200, flush_interval_s=0.01, max_buffer=20_000,
+        retry_backoff_s=0.01, workers=2,
+    )  # fmt: skip
+    events = [make_event(i) for i in range(6000)]
+    for ev in events[:200]:
+        monitor.log(**ev)
+    assert monitor.flush(120)
+    pool = monitor._sink.pool  # type: ignore[union-attr]
+    assert pool.wait_ready(60)
+    for ev in events[200:]:
+        monitor.log(**ev)
+    os.kill(pool.pids[0], signal.SIGKILL)  # while batches are in flight to it
+    assert monitor.flush(120)
+    stats = monitor.stats()
+    monitor.close()
+    assert stats["failed"] == 0 and stats["dropped"] == 0
+    assert (
+        stats["sent"] + stats["duplicates"] >= 6000
+    )  # a batch the worker committed before dying is a duplicate
+    with sqlite3.connect(tmp_path / "sdk.db") as con:
+        assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (6000, 6000)

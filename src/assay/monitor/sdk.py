@@ -77,8 +77,9 @@ class _Ticket:
 
 
 class _StoreSink:
-    """Writes to a store: the monitor thread prepares (validates, anonymises) a batch, or hands it to
-    an ingest worker process, while the ingest pipeline's writer thread commits the previous one."""
+    """Writes to a store. Without workers, the monitor thread prepares (validates, anonymises) a batch
+    while the ingest pipeline's writer thread commits the previous one. With workers, the batch goes to
+    a worker process that prepares and commits it on its own connection: the app's process only sends."""
 
     def __init__(
         self, url: str, anonymisation: AnonymisationConfig | None, key: bytes | None, workers: int
@@ -86,12 +87,17 @@ class _StoreSink:
         from assay.monitor.ingest import Ingestor, IngestPipeline
         from assay.store import open_store
 
-        self.store = open_store(url)
+        self.store = open_store(url)  # creates the tables and the hash key before any worker starts
         self.ingestor = Ingestor(self.store, anonymisation, key=key)
-        self.pipeline = IngestPipeline(self.ingestor, workers=workers)
+        self.pipeline = IngestPipeline(self.ingestor)
+        self.pool: Any = None
+        if workers:
+            from assay.monitor.workers import PrepareWorkers
+
+            self.pool = PrepareWorkers(self.ingestor.preparer, workers, store_url=url)
 
     def prepare(self, batch: list[dict[str, Any]]) -> Any:
-        return self.pipeline.prepare(batch)
+        return batch if self.pool is not None else self.pipeline.prepare(batch)
 
     def start(self, prepared: Any) -> _Ticket:
         ticket = _Ticket()
@@ -104,11 +110,19 @@ class _StoreSink:
             else:
                 ticket.set(None, error)
 
-        self.pipeline.submit_prepared(prepared, done)
+        if self.pool is None:
+            self.pipeline.submit_prepared(prepared, done)
+        else:
+            future = self.pool.submit_ingest(prepared, self.ingestor.now())
+            future.add_done_callback(
+                lambda f: done(None, f.exception()) if f.exception() else done(f.result(), None)
+            )
         return ticket
 
     def close(self) -> None:
         self.pipeline.close()
+        if self.pool is not None:
+            self.pool.close()
         self.store.close()
 
 
@@ -167,9 +181,10 @@ class Monitor:
     ``max_buffer`` bounds the events held in memory; beyond it new events are dropped and counted.
     ``batch_size`` and ``flush_interval_s`` set how often the background thread sends.
     ``anonymisation``/``key`` apply when writing to a store directly (a server anonymises itself).
-    ``workers`` (store URLs only): processes that validate and anonymise batches while the background
-    thread commits, for apps that log thousands of events a second on a multi-core machine; they run
-    ``python -m assay.monitor.workers``, so your app's modules are not imported again. 0: none.
+    ``workers`` (store URLs only): processes that validate, anonymise and commit the batches, each on its
+    own connection, so your app's process spends neither CPU nor its GIL on them (for apps that log
+    thousands of events a second); they run ``python -m assay.monitor.workers``, so your app's modules
+    are not imported again. 0 (the default): the background thread does it all.
     """
 
     def __init__(
@@ -197,6 +212,8 @@ class Monitor:
         from assay.store.records import default_store_url
 
         self.url = url or default_store_url()
+        if workers and ":memory:" in self.url:
+            raise ValueError("workers need a store they can open too: not an in-memory database")
         self.defaults = {
             k: v for k, v in {"app": app, "variant": variant, "model": model}.items() if v is not None
         }

@@ -6,7 +6,9 @@ take turns instead of using two cores. ``PrepareWorkers`` moves the preparation 
 (``python -m assay.monitor.workers``), so the parent only commits, and ingest runs on every core.
 
 Each worker receives a pickled ``Preparer`` (its settings and the hash key) over its stdin (never on a
-command line or in the environment), then prepares the batches sent to it and sends back the rows. The
+command line or in the environment), then prepares the batches sent to it and sends back the rows (and
+their rollups). Given a store URL, a worker can also commit batches itself (``submit_ingest``): the SDK
+uses that so an app's process spends neither CPU nor its GIL on anonymising and writing its events. The
 frames are length-prefixed pickles over the worker's own pipes (the parent starts the child and trusts
 it, and nothing else can write to those pipes). Batches go to the least busy worker that has started;
 while none has (a worker needs a few hundred milliseconds to import), and for any batch a worker fails
@@ -40,16 +42,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
-from assay.monitor.prepare import PreparedBatch, Preparer
+from assay.monitor.prepare import IngestResult, PreparedBatch, Preparer
 from assay.store.rollups import accumulate
+from assay.types import AssayError
 
-__all__ = ["PrepareWorkers", "default_worker_count"]
+__all__ = ["PrepareWorkers", "WorkerError", "default_worker_count"]
 
 logger = logging.getLogger(__name__)
 
 _HEADER: Final = struct.Struct("!Q")
 _READY: Final = "ready"
 _MAX_WORKERS: Final = 8
+
+
+class WorkerError(AssayError):
+    """An ingest worker could not commit a batch (or was lost with it); the batch may be retried."""
 
 
 def default_worker_count() -> int:
@@ -107,7 +114,7 @@ class _Task:
     def __init__(self, kind: str, args: tuple[Any, ...]) -> None:
         self.kind = kind
         self.args = args
-        self.future: Future[PreparedBatch] = Future()
+        self.future: Future[Any] = Future()
 
 
 def _run_task(preparer: Preparer, kind: str, args: tuple[Any, ...]) -> PreparedBatch:
@@ -126,10 +133,33 @@ def _run_remote(preparer: Preparer, kind: str, args: tuple[Any, ...]) -> Prepare
     return batch
 
 
+class _WorkerStore:
+    """A worker's own connection to the store, for ``ingest`` tasks (opened on the first one)."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self._events: Any = None
+
+    def ingest(self, preparer: Preparer, objects: list[Any], sizes: Any, now: datetime) -> IngestResult:
+        """Prepare and commit one batch (one transaction): what ``Ingestor.ingest`` does."""
+        if self.url is None:
+            raise RuntimeError("this ingest worker was started without a store")
+        if self._events is None:
+            from assay.store import open_store
+
+            self._events = open_store(self.url).events
+        batch = _run_remote(preparer, "objects", (objects, sizes, now))
+        result = batch.result
+        inserted = self._events.insert_events(batch.rows, rollups=batch.rollups)
+        result.accepted += inserted
+        result.duplicates += len(batch.rows) - inserted
+        return result
+
+
 class _Worker:
     """One child process, a thread feeding it tasks and a thread reading its answers."""
 
-    def __init__(self, index: int, preparer: Preparer, on_lost: Any) -> None:
+    def __init__(self, index: int, preparer: Preparer, store_url: str | None, on_lost: Any) -> None:
         self.index = index
         self.ready = False
         self.alive = True
@@ -150,7 +180,7 @@ class _Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         _widen_pipe(self.proc.stdin)
         _widen_pipe(self.proc.stdout)
-        self._outbox.put((-1, _Task("init", (preparer,))))
+        self._outbox.put((-1, _Task("init", (preparer, store_url))))
         name = f"assay-ingest-worker-{index}"
         self._sender = threading.Thread(target=self._send_loop, name=f"{name}-send", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name=f"{name}-read", daemon=True)
@@ -192,6 +222,8 @@ class _Worker:
                     task = self.inflight.pop(task_id)
                 if ok:
                     task.future.set_result(value)
+                elif task.kind == "ingest":  # the store refused (locked, full ...): the caller retries
+                    task.future.set_exception(WorkerError(f"ingest worker {self.index}: {value}"))
                 else:  # a bug in preparing, not bad input (that is a rejection): try it here
                     logger.warning(
                         "ingest worker %d failed on a batch (%s); preparing it here", self.index, value
@@ -234,7 +266,7 @@ class PrepareWorkers:
     batch); batches not yet prepared are prepared here.
     """
 
-    def __init__(self, preparer: Preparer, n: int) -> None:
+    def __init__(self, preparer: Preparer, n: int, *, store_url: str | None = None) -> None:
         if n < 1:
             raise ValueError("PrepareWorkers needs at least one worker")
         self.preparer = preparer
@@ -243,7 +275,7 @@ class PrepareWorkers:
         self._closed = False
         self.remote = 0  # batches prepared by a worker
         self.local = 0  # batches prepared here (no worker ready yet, or one was lost)
-        self._workers = [_Worker(i, preparer, self._prepare_here) for i in range(n)]
+        self._workers = [_Worker(i, preparer, store_url, self._prepare_here) for i in range(n)]
 
     @property
     def ready(self) -> int:
@@ -277,7 +309,27 @@ class PrepareWorkers:
         """Prepare decoded events (``Preparer.prepare_batch(..., rows=True)``)."""
         return self._submit(_Task("objects", (list(objects), None if sizes is None else list(sizes), now)))
 
+    def submit_ingest(
+        self, objects: Sequence[Any], now: datetime, *, wait_s: float = 30.0
+    ) -> Future[IngestResult]:
+        """Prepare AND commit decoded events in a worker, on its own connection to ``store_url``: this
+        process spends nothing on them but sending them. The future fails (``WorkerError``) when the
+        store refused the batch or the worker was lost: the batch may be retried (ids are idempotency
+        keys). Waits up to ``wait_s`` for a worker to start; fails if none has by then."""
+        if not any(w.ready for w in self._workers):
+            self.wait_ready(wait_s)
+        task = _Task("ingest", (list(objects), None, now))
+        if not self._dispatch(task):
+            task.future.set_exception(WorkerError("no ingest worker is running"))
+        return task.future
+
     def _submit(self, task: _Task) -> Future[PreparedBatch]:
+        if not self._dispatch(task):
+            self._prepare_here([task])  # no worker has started yet (or they are gone)
+        return task.future
+
+    def _dispatch(self, task: _Task) -> bool:
+        """Hand ``task`` to the least busy ready worker; False when there is none."""
         with self._lock:
             candidates = [w for w in self._workers if w.ready and w.alive] if not self._closed else []
             if candidates:
@@ -286,12 +338,14 @@ class PrepareWorkers:
                 self._next_id += 1
                 if worker.submit(task_id, task):
                     self.remote += 1
-                    return task.future
-        self._prepare_here([task])  # no worker has started yet (or they are gone)
-        return task.future
+                    return True
+        return False
 
     def _prepare_here(self, tasks: list[_Task]) -> None:
         for task in tasks:
+            if task.kind == "ingest":  # a lost worker may have committed it: the caller decides
+                task.future.set_exception(WorkerError("the ingest worker was lost with this batch"))
+                continue
             self.local += 1
             try:
                 task.future.set_result(_run_task(self.preparer, task.kind, task.args))
@@ -327,6 +381,7 @@ def _serve() -> None:
     if kind != "init":
         raise SystemExit("assay ingest worker: expected the preparer first")
     preparer: Preparer = args[0]
+    store = _WorkerStore(args[1])
     _write_frame(out, (-1, True, _READY))
     while True:
         try:
@@ -334,7 +389,10 @@ def _serve() -> None:
         except EOFError:
             return
         try:
-            result: Any = _run_remote(preparer, kind, args)
+            if kind == "ingest":
+                result: Any = store.ingest(preparer, *args)
+            else:
+                result = _run_remote(preparer, kind, args)
             ok = True
         except Exception as exc:  # reported; the parent prepares the batch itself
             result, ok = f"{type(exc).__name__}: {exc}", False
