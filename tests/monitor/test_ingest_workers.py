@@ -5,6 +5,7 @@ hash key never appears on a worker's command line or in its environment."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -206,7 +207,14 @@ def test_sdk_workers_commit_the_same_events_and_rollups(tmp_path: Path) -> None:
     assert [r[:strip] + r[strip + 1 :] for r in got.pop("events")] == [
         r[:strip] + r[strip + 1 :] for r in want.pop("events")
     ]
-    assert got == want
+    # two workers commit in either order: float sums may differ in the last digit, nothing else
+    assert got.keys() == want.keys()
+    for table in got:
+        assert len(got[table]) == len(want[table])
+        for g, w in zip(got[table], want[table], strict=True):
+            assert len(g) == len(w)
+            for x, y in zip(g, w, strict=True):
+                assert x == y or (isinstance(x, float) and math.isclose(x, y, rel_tol=1e-12)), (table, g, w)
 
 
 def test_sdk_retries_the_batches_of_a_killed_worker(tmp_path: Path) -> None:
