@@ -108,20 +108,9 @@ class Ingestor:
             raise EventError(result.result.rejected[0].error)
         return result.events[0]
 
-    def prepare_batch(
-        self,
-        objects: Sequence[Any],
-        *,
-        sizes: Sequence[int | None] | None = None,
-        offset: int = 0,
-        rows: bool = False,
-    ) -> PreparedBatch:
-        """Validate and anonymise a batch (no database access): the events, or with ``rows`` their rows.
-
-        Invalid events are rejected one by one (``result.rejected``), an ``event_id`` repeated in the
-        batch counts as a duplicate. ``sizes`` and ``offset`` as in ``ingest``.
-        """
-        return self.preparer.prepare_batch(objects, sizes=sizes, offset=offset, rows=rows, now=self._now())
+    def prepare_batch(self, objects: Sequence[Any], **options: Any) -> PreparedBatch:
+        """``Preparer.prepare_batch`` (same options: ``sizes``, ``offset``, ``rows``) at the ingest clock's now."""
+        return self.preparer.prepare_batch(objects, now=self._now(), **options)
 
     def commit(self, prepared: PreparedBatch) -> IngestResult:
         """Store a prepared batch's rows in ONE transaction; the result counts what was new.
