@@ -242,3 +242,50 @@ def test_sdk_retries_the_batches_of_a_killed_worker(tmp_path: Path) -> None:
     )  # a batch the worker committed before dying is a duplicate
     with sqlite3.connect(tmp_path / "sdk.db") as con:
         assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (6000, 6000)
+
+
+def test_kill_9_of_the_ingest_command_leaves_no_worker_and_a_rerun_completes(tmp_path: Path) -> None:
+    """``assay monitor ingest`` killed mid-file: its workers exit with it (their stdin closes), every
+    committed batch stays, and ingesting the file again stores the rest, nothing twice."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"\n".join(json.dumps(make_event(i)).encode() for i in range(60_000)) + b"\n")
+    db = tmp_path / "kill.db"
+    cmd = [sys.executable, "-m", "assay.cli", "monitor", "ingest", str(path), "--store", f"sqlite:///{db}"]
+    env = {**os.environ, "ASSAY_MONITOR_KEY": "k"}
+    proc = subprocess.Popen([*cmd, "--workers", "1", "--batch-size", "500"], env=env)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while time.monotonic() < deadline and not workers:  # wait until its worker has started
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        workers = [int(p) for p in children.read_text().split()] if children.exists() else []
+        time.sleep(0.05)
+    assert workers, "the ingest command never started a worker"
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+    def running(pid: int) -> bool:  # an exited worker may linger as a zombie until init reaps it
+        try:
+            return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(running(w) for w in workers):
+        time.sleep(0.05)
+    assert not any(running(w) for w in workers), "a worker outlived the killed ingest command"
+    with sqlite3.connect(db) as con:
+        before = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert 0 < before < 60_000
+    done = subprocess.run([*cmd, "--json"], env=env, capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)
+    assert report["accepted"] == 60_000 - before and report["duplicates"] == before
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (
+            60_000,
+            60_000,
+        )
