@@ -245,22 +245,23 @@ class Monitor:
         Never raises and never waits: returns None when the event was dropped (buffer full, closed).
         """
         try:
-            event: dict[str, Any] = dict(self.defaults)
-            event.update(fields)
-            if "event_id" not in event or event["event_id"] is None:
-                event["event_id"] = uuid.uuid4().hex
+            event: dict[str, Any] = {**self.defaults, **fields}
+            eid = event.get("event_id")
+            if eid is None:
+                eid = event["event_id"] = uuid.uuid4().hex
             if event.get("ts") is None:
                 event["ts"] = time.time()
+            buffer = self._buffer
             with self._lock:
-                if self._closed or len(self._buffer) >= self.max_buffer:
+                if self._closed or len(buffer) >= self.max_buffer:
                     self._counts["dropped"] += 1
                     return None
-                self._buffer.append(event)
+                buffer.append(event)
                 self._counts["logged"] += 1
-                full = len(self._buffer) >= self.batch_size
-            if full:
+                full = len(buffer) >= self.batch_size
+            if full and not self._wake.is_set():  # wake the sender once, not on every event
                 self._wake.set()
-            return str(event["event_id"])
+            return str(eid)
         except Exception:  # the app must never see our failure
             self._counts["errors"] += 1
             logger.exception("assay monitor: could not queue an event")
