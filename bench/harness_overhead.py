@@ -8,7 +8,7 @@
 2. The same at 200 ms server latency. Goal: >= 95% of concurrency / latency.
 3. Peak RSS of `assay run` over 100,000 cases with a replay target (a fresh process). Goal: < 500 MB.
 
-Run: .venv/bin/python bench/harness_overhead.py [--n 2000] [--skip-rss]
+Run: .venv/bin/python bench/harness_overhead.py [--n 2000] [--skip-rss] [--latency-ms 200] [--concurrency 64]
 """
 
 from __future__ import annotations
@@ -167,25 +167,31 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--rss-n", type=int, default=100_000)
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--latency-ms", type=float, nargs="+", default=[0, 200], help="server latencies to run")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[16, 64], help="concurrencies to run")
+    ap.add_argument("--skip-httpx", action="store_true", help="leave out the (slow) httpx loop baseline")
     args = ap.parse_args()
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for latency_ms in (0, 200):
+        for latency_ms in args.latency_ms:
             proc, url = start_server(latency_ms)
             try:
-                for conc in (16, 64):
+                for conc in args.concurrency:
                     # at 200 ms, enough cases for ~10 s at the ideal rate so start-up costs are amortised
                     n = args.n if latency_ms == 0 else conc * 50
                     asyncio.run(httpx_loop(url, 64, conc))  # warm up the server
-                    h_wall, h_cpu, h_ok = asyncio.run(httpx_loop(url, n, conc))
-                    g_wall, _g_cpu, g_ok = asyncio.run(aiohttp_loop(url, n, conc))
+                    if args.skip_httpx:
+                        h_wall, h_cpu, h_ok = float("nan"), float("nan"), n
+                    else:
+                        h_wall, h_cpu, h_ok = asyncio.run(httpx_loop(url, n, conc))
+                    g_wall, g_cpu, g_ok = asyncio.run(aiohttp_loop(url, n, conc))
                     a_wall, a_cpu, a_mean = assay_run(url, n, conc, tmp / f"b{latency_ms}_{conc}.db")
                     h_rate, g_rate, a_rate = n / h_wall, n / g_wall, n / a_wall
                     ideal = conc / (latency_ms / 1000) if latency_ms else None
                     rows.append(
                         (
-                            f"{latency_ms} ms",
+                            f"{latency_ms:g} ms",
                             str(conc),
                             str(n),
                             f"{h_rate:,.0f}",
@@ -196,6 +202,7 @@ def main() -> None:
                             f"{g_rate / ideal:.0%}" if ideal else "–",
                             f"{a_rate / ideal:.0%}" if ideal else "–",
                             f"{1e3 * h_cpu / n:.2f}",
+                            f"{1e3 * g_cpu / n:.2f}",
                             f"{1e3 * a_cpu / n:.2f}",
                             "ok" if h_ok == g_ok == n and a_mean == 1.0 else "MISMATCH",
                         )
@@ -215,6 +222,7 @@ def main() -> None:
             "aiohttp loop/ideal",
             "assay/ideal",
             "httpx CPU ms/case",
+            "aiohttp CPU ms/case",
             "assay CPU ms/case",
             "answers",
         )
@@ -229,7 +237,10 @@ def main() -> None:
                 f"\npeak RSS of `assay run` on {args.rss_n:,} replay cases: {rss_mb:,.0f} MB "
                 f"(goal < 500 MB), {wall:.1f} s wall, {args.rss_n / wall:,.0f} cases/s"
             )
-    print(f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average at the end {load}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from assay.runner.engine import Runner, RunOptions, RunPlan, check_requirements
+from assay.runner.summary import MetricAccumulator
 from assay.scorer.base import BaseScorer
 from assay.store import open_store
 from assay.types import Case, ConfigError, Output, Score, TargetError, Usage
@@ -278,3 +280,74 @@ def test_no_result_is_lost_when_the_run_ends_during_a_flush(tmp_path: Path) -> N
             summary = asyncio.run(Runner(plan, st, opts).run())
             assert summary.status == "completed", summary.stop_reason
             assert st.count_results(summary.run_id) == 300
+
+
+class Costly(ScriptedTarget):
+    """Answers like ScriptedTarget, with a cost per call (summed in the summary)."""
+
+    async def __call__(self, case: Case) -> Output:
+        out = await super().__call__(case)
+        if out.error is not None:
+            return out
+        return Output(
+            text=out.text, latency_s=0.01 + int(case.id[1:]) / 1000, usage=Usage(3, 2), cost_usd=0.1
+        )
+
+
+def test_summary_gathered_during_the_run_is_the_one_the_store_gives(store: Any) -> None:
+    # the summary of a fresh run is gathered as results are buffered; it must equal one read back
+    bad = TargetError("http_error", "400", retryable=False, status=400)
+    cases = make_cases(30, wrong={3, 4})
+    cases[5] = Case(id="c5", input="q", expected="a5", metadata={"answer": "boom"})  # a scorer error
+    target = Costly({"c7": [bad], "c8": [bad]})
+    plan = RunPlan("t", cases, target, [Match(), Length()])
+    runner = Runner(plan, store, RunOptions(concurrency=3, max_error_rate=0.5, commit_every_n=4))
+    summary = asyncio.run(runner.run())
+    assert summary.n_errors == 2 and summary.metrics["length"].n_errors == 3
+    runner._acc = None  # what a resumed run does: read every stored result back
+    from_store = runner._summarise(30, summary.duration_s or 0.0)
+    assert from_store.to_json_dict() == summary.to_json_dict()
+    # a result the run did not write itself (another process on the same run) is not missed
+    extra = next(iter(store.iter_results(summary.run_id)))
+    store.add_results([dataclasses.replace(extra, case_id="other")])
+    runner._acc = MetricAccumulator()
+    assert runner._summarise(30, 0.0).n_results == 31
+
+
+def test_the_next_call_goes_out_before_the_last_output_is_scored(store: Any) -> None:
+    log: list[str] = []
+
+    class Logged(ScriptedTarget):
+        async def __call__(self, case: Case) -> Output:
+            log.append(f"call {case.id}")
+            return await super().__call__(case)
+
+    class LoggedMatch(Match):
+        async def score(self, case: Case, output: Output) -> Score:
+            log.append(f"score {case.id}")
+            return await super().score(case, output)
+
+    plan = RunPlan("t", make_cases(6), Logged(delay_s=0.002), [LoggedMatch()])
+    summary, _ = run(plan, store, concurrency=1)
+    assert summary.metrics["match"].n == 6
+    for i in range(5):  # the slot is re-filled first: scoring never delays the next request
+        assert log.index(f"call c{i + 1}") < log.index(f"score c{i}"), log
+
+
+def test_a_slow_scorer_holds_the_worker_back(store: Any) -> None:
+    # at most one output per worker waits for its scores: a slow scorer cannot pile up finished calls
+    target = ScriptedTarget()
+    ahead: list[int] = []
+
+    class Slow(Match):
+        scored = 0
+
+        async def score(self, case: Case, output: Output) -> Score:
+            ahead.append(sum(target.calls.values()) - Slow.scored)
+            await asyncio.sleep(0.005)
+            Slow.scored += 1
+            return await super().score(case, output)
+
+    summary, _ = run(RunPlan("t", make_cases(12), target, [Slow()]), store, concurrency=2)
+    assert summary.metrics["match"].n == 12
+    assert max(ahead) <= 4  # 2 workers x (one call in flight + one output being scored)

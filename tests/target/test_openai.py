@@ -439,3 +439,59 @@ def test_session_is_reused_and_closed_with_its_event_loop() -> None:
         await t.aclose()  # idempotent
 
     asyncio.run(second_loop())
+
+
+# ------------------------------------------------------------------------------------ JSON on the wire
+async def raw_bodies_with(handler: Handler, case: Case, **options: Any) -> tuple[Any, list[bytes]]:
+    """Like ``call_with``, but returns the raw request bodies (bytes), as the server received them."""
+    seen: list[bytes] = []
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        seen.append(await request.read())
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", wrapped)
+    async with TestServer(app) as server:
+        target = OpenAITarget(base_url=str(server.make_url("/v1")), model="m", **options)
+        try:
+            out = await target(case)
+        finally:
+            await target.aclose()
+    return out, seen
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"temperature": 0.7, "stop": ["\n", "é"], "seed": 2**62},
+        {"logit_bias": {50256: -100, 7: 1.5}},  # YAML gives integer keys: written as strings
+        {"seed": 2**70},  # beyond 64 bits
+    ],
+)
+def test_request_body_is_the_json_the_standard_library_writes(params: dict[str, Any]) -> None:
+    case = Case(id="c", input="héllo ☃ \U0001f600")
+    out, seen = asyncio.run(raw_bodies_with(respond(), case, params=params))
+    assert out.error is None
+    expected = {"model": "m", **params, "messages": [{"role": "user", "content": case.input}]}
+    assert json.loads(seen[0]) == json.loads(json.dumps(expected))
+
+
+def test_a_non_finite_param_is_sent_as_the_standard_library_writes_it() -> None:
+    # orjson would write null; the standard library writes NaN, as assay always did (the server decides)
+    _out, seen = asyncio.run(
+        raw_bodies_with(respond(), Case(id="c", input="q"), params={"temperature": math.nan})
+    )
+    assert b'"temperature": NaN' in seen[0]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"choices": [{"message": {"content": "x"}}], "score": NaN}',
+        b'{"choices": [{"message": {"content": "x"}}], "created": 1180591620717411303424}',
+    ],
+)
+def test_a_body_orjson_refuses_but_the_standard_library_reads_is_an_answer(raw: bytes) -> None:
+    out, _ = asyncio.run(call_with(respond(raw=raw)))
+    assert out.error is None and out.text == "x"

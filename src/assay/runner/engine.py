@@ -2,12 +2,15 @@
 
 One run = cases x repeats work items. A feeder streams items (looking up the response cache in chunks),
 ``concurrency`` workers call the target (retrying retryable errors; the target classifies, the runner
-decides), score the output, and hand results to a single committer that writes them to the store in small
-transactions (every ``commit_every_n`` results or ``commit_every_s`` seconds, whichever comes first). A
-committed result is durable: after kill -9, ``resume`` runs only what was not committed.
+decides), and hand each output to a follow-up task that scores it once the worker has sent its next
+request (scoring and bookkeeping never delay the next call). Results go to a single committer that writes
+them to the store in small transactions (every ``commit_every_n`` results or ``commit_every_s`` seconds,
+whichever comes first). A committed result is durable: after kill -9, ``resume`` runs only what was not
+committed.
 
-Nothing here holds the whole run in memory: results leave for the store as they finish, and the summary is
-computed by streaming them back.
+Nothing here holds the results in memory: they leave for the store as they finish. The summary's
+statistics (a float and a case id per score) are gathered as they go; a resumed run reads them back from
+the store instead.
 
 Example:
     >>> runner = Runner(plan, store, RunOptions(concurrency=8))          # doctest: +SKIP
@@ -157,6 +160,8 @@ class Runner:
         self._closing = False
         self._max_buffer = max(4 * self.options.commit_every_n, 200)
         self._errors = 0
+        #: the summary's statistics of this session's results, kept as they are buffered (None on resume)
+        self._acc: MetricAccumulator | None = None
         self._rng = random.Random(self.options.seed)
         self._limiter = RateLimiter(
             requests_per_min=self.options.requests_per_min, tokens_per_min=self.options.tokens_per_min
@@ -209,6 +214,7 @@ class Runner:
             await self._store_call(self.store.update_run, record.run_id, status="running")
         else:
             self.run_id = run_id or new_run_id()
+            self._acc = MetricAccumulator()
             record = RunRecord(
                 run_id=self.run_id,
                 suite=plan.name,
@@ -376,60 +382,100 @@ class Runner:
 
     # ------------------------------------------------------------------ workers
     async def _work(self, queue: asyncio.Queue[_Item | None]) -> None:
-        while not self.stopping:
-            item = await queue.get()
-            if item is None:
-                return
-            if item.cached is not None:
-                output, attempts = item.cached, 0
-                scores = await self._local.score(item.case, output)  # cached outputs are scored here
-            else:
-                output, scores, attempts = await self.executor.process(item.case)
-                if output.error is None and item.key is not None:
-                    self._cache_buffer.append((item.key, output.to_dict()))
-            self._add_result(item, output, scores, attempts)
-            if len(self._buffer) >= self._max_buffer:
-                # backpressure: a fast target must not outrun the store (memory would grow without bound)
-                await self._flush()
-            else:
-                await asyncio.sleep(0)  # a target that never awaits must still let the committer run
+        """Take items until the end marker; call the target, then score and record in a follow-up task.
+
+        The follow-up task (``_finish``) runs after this worker has already sent its next request: when a
+        burst of responses arrives, every slot is re-filled before any of them is scored and recorded, so
+        scoring and storage never delay the next calls. A worker has at most one item being finished: the
+        next one waits for it (backpressure for slow scorers, and a yield point for a target that never
+        awaits).
+        """
+        local = self.executor is self._local
+        finishing: asyncio.Task[None] | None = None
+        try:
+            while not self.stopping:
+                item = await queue.get()
+                if item is None:
+                    break
+                scores: list[Score] | None = None
+                if item.cached is not None:
+                    output, attempts = item.cached, 0  # cached outputs are scored, never called
+                elif local:
+                    output, attempts = await self._local.call(item.case)
+                else:
+                    output, scores, attempts = await self.executor.process(item.case)
+                if output.error is not None:
+                    self._count_error()
+                if finishing is not None:
+                    await finishing  # normally long done; re-raises what went wrong in it
+                finishing = asyncio.create_task(self._finish(item, output, scores, attempts))
+        except BaseException:
+            if finishing is not None:  # cancelled (a hard stop): so is the item being finished
+                finishing.cancel()
+                await asyncio.gather(finishing, return_exceptions=True)  # its outcome is retrieved, not lost
+            raise
+        if finishing is not None:
+            await finishing
+
+    async def _finish(self, item: _Item, output: Output, scores: list[Score] | None, attempts: int) -> None:
+        """Score a finished call (when the executor has not), buffer its result, apply backpressure."""
+        if scores is None:
+            scores = await self._local.score(item.case, output) if output.error is None else []
+        if output.error is None and item.key is not None and item.cached is None:
+            self._cache_buffer.append((item.key, output.to_dict()))
+        self._add_result(item, output, scores, attempts)
+        if len(self._buffer) >= self._max_buffer:
+            # backpressure: a fast target must not outrun the store (memory would grow without bound)
+            await self._flush()
 
     def _add_result(self, item: _Item, output: Output, scores: list[Score], attempts: int) -> None:
         err = output.error
         usage = output.usage
-        self._buffer.append(
-            ResultRecord(
-                run_id=self.run_id or "",
-                case_id=item.case.id,
-                repeat=item.repeat,
-                case=item.case.to_dict(),
-                output=output.to_dict(),
-                scores=[s.to_dict() for s in scores],
-                error_kind=err.kind if err else None,
-                error_message=err.message if err else None,
-                latency_s=output.latency_s,
-                ttft_s=output.ttft_s,
-                cost_usd=output.cost_usd,
-                input_tokens=usage.input_tokens if usage else None,
-                output_tokens=usage.output_tokens if usage else None,
-                attempts=attempts,
-                cached=item.cached is not None,
-                created_at=datetime.now(UTC),
-            )
+        record = ResultRecord(
+            run_id=self.run_id or "",
+            case_id=item.case.id,
+            repeat=item.repeat,
+            case=item.case.to_dict(),
+            output=output.to_dict(),
+            scores=[s.to_dict() for s in scores],
+            error_kind=err.kind if err else None,
+            error_message=err.message if err else None,
+            latency_s=output.latency_s,
+            ttft_s=output.ttft_s,
+            cost_usd=output.cost_usd,
+            input_tokens=usage.input_tokens if usage else None,
+            output_tokens=usage.output_tokens if usage else None,
+            attempts=attempts,
+            cached=item.cached is not None,
+            created_at=datetime.now(UTC),
         )
-        if err is not None:
-            self._errors += 1
-            allowed = self.options.max_error_rate * len(self.plan.cases) * self.options.repeats
-            if self._errors > allowed and not self.stopping:
-                self._stop_reason = (
-                    f"too many errors: {self._errors} failed calls exceed max_error_rate "
-                    f"{self.options.max_error_rate:g} of {len(self.plan.cases) * self.options.repeats} items"
-                )
-                self.request_stop(self._stop_reason)
+        self._buffer.append(record)
+        if self._acc is not None:
+            self._acc.add_result(
+                case_id=record.case_id,
+                scores=record.scores,
+                error_kind=record.error_kind,
+                latency_s=record.latency_s,
+                input_tokens=record.input_tokens,
+                output_tokens=record.output_tokens,
+                cost_usd=record.cost_usd,
+                cached=record.cached,
+            )
         if self.progress:
             self.progress.advance(1, errors=self._errors)
         if len(self._buffer) >= self.options.commit_every_n and self._flush_now is not None:
             self._flush_now.set()
+
+    def _count_error(self) -> None:
+        """Count a failed call at once (not when it is recorded) and stop the run on an error flood."""
+        self._errors += 1
+        allowed = self.options.max_error_rate * len(self.plan.cases) * self.options.repeats
+        if self._errors > allowed and not self.stopping:
+            self._stop_reason = (
+                f"too many errors: {self._errors} failed calls exceed max_error_rate "
+                f"{self.options.max_error_rate:g} of {len(self.plan.cases) * self.options.repeats} items"
+            )
+            self.request_stop(self._stop_reason)
 
     # ------------------------------------------------------------------ committer
     async def _commit_loop(self) -> None:
@@ -460,10 +506,14 @@ class Runner:
 
     # ------------------------------------------------------------------ summary
     async def _finalise(self, total: int, duration_s: float) -> RunSummary:
+        summary: RunSummary = await self._store_call(self._summarise_and_record, total, duration_s)
+        return summary
+
+    def _summarise_and_record(self, total: int, duration_s: float) -> RunSummary:
+        """Summarise the run and store the summary with its final status (one trip to the store thread)."""
         assert self.run_id is not None
-        summary = await self._store_call(self._summarise, total, duration_s)
-        await self._store_call(
-            self.store.update_run,
+        summary = self._summarise(total, duration_s)
+        self.store.update_run(
             self.run_id,
             status=summary.status,
             summary=summary.to_json_dict(),
@@ -471,8 +521,18 @@ class Runner:
         )
         return summary
 
-    def _summarise(self, total: int, duration_s: float) -> RunSummary:
+    def _stored_accumulator(self) -> MetricAccumulator:
+        """What the summary is made of: every result the store holds for this run.
+
+        A fresh run has added each of its results to ``_acc`` as it buffered them, in commit order, so
+        when the store holds exactly that many the stored results are those (a result is stored whole or
+        not at all, and never twice) and they need not be read back. A resumed run, or a store that holds
+        a different number (another process wrote to the same run), is summarised from the store.
+        """
         assert self.run_id is not None
+        acc = self._acc
+        if acc is not None and self.store.count_results(self.run_id) == acc.n_results:
+            return acc
         acc = MetricAccumulator()
         for r in self.store.iter_results(self.run_id, payload=False):
             acc.add_result(
@@ -485,6 +545,11 @@ class Runner:
                 cost_usd=r.cost_usd,
                 cached=r.cached,
             )
+        return acc
+
+    def _summarise(self, total: int, duration_s: float) -> RunSummary:
+        assert self.run_id is not None
+        acc = self._stored_accumulator()
         # metrics declared by the scorers appear even when every item failed
         for s in self.plan.scorers:
             for n in score_names(s):

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from pydantic import Field, field_validator
 
 from assay import __version__
@@ -62,6 +63,43 @@ _RESERVED_PARAMS = ("model", "messages", "stream")
 _RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504, *range(520, 530)})
 _PLACEHOLDER = re.compile(r"\{(context|input)\}")
 _SNIPPET = 200
+
+
+def _loads(data: bytes) -> Any:
+    """Parse a JSON body: orjson, and the standard library for what orjson refuses (it has the last word).
+
+    The standard library accepts a few things orjson does not (``NaN``/``Infinity`` literals, integers
+    beyond 64 bits), so a body orjson rejects is parsed again before it is called invalid.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def _orjson_writes_the_same(base: dict[str, Any]) -> bool:
+    """Whether orjson writes request bodies built on ``base`` as the standard library would.
+
+    Messages are strings, so only the fixed part (model and ``params``) can differ: a non-finite float
+    (which the standard library writes as the non-JSON ``NaN``) or an integer beyond 64 bits. Either
+    sends every request through ``json.dumps``, as before.
+    """
+    try:
+        json.dumps(base, allow_nan=False)
+        orjson.dumps(base, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _dumps(obj: dict[str, Any], *, fast: bool) -> bytes:
+    """A request body. ``fast``: orjson (non-string keys written as strings, as ``json.dumps`` does)."""
+    if fast:
+        try:
+            return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # e.g. a lone surrogate in a message: the standard library decides what happens
+            pass
+    return json.dumps(obj, ensure_ascii=False).encode()
 
 
 class Pricing(StrictOptions):
@@ -305,7 +343,9 @@ class OpenAITarget:
             stream_options = dict(self._body_base.get("stream_options") or {})
             stream_options.setdefault("include_usage", True)
             self._body_base.update(stream=True, stream_options=stream_options)
+        self._fast_json = _orjson_writes_the_same(self._body_base)
         self._session: aiohttp.ClientSession | None = None
+        self._request_url: Any = None  # yarl.URL of self._url, made with the session
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._keeper: AsyncGenerator[None, None] | None = None
 
@@ -354,14 +394,13 @@ class OpenAITarget:
         """One attempt. Never raises for a per-case failure: the error is classified on the Output."""
         import aiohttp
 
-        body = json.dumps(
-            {**self._body_base, "messages": self.messages_for(case)}, ensure_ascii=False
-        ).encode()
+        body = _dumps({**self._body_base, "messages": self.messages_for(case)}, fast=self._fast_json)
         session = await self._get_session()
         t0 = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout_s):
-                async with session.post(self._url, data=body, headers=self._headers) as resp:
+                # the URL is parsed and the headers merged once, when the session is made
+                async with session.post(self._request_url, data=body) as resp:
                     if resp.status == 200 and resp.content_type == "text/event-stream":
                         return await self._read_stream(resp, t0)
                     data = await resp.read()
@@ -401,6 +440,7 @@ class OpenAITarget:
         if session is not None and self._session_loop is loop and not session.closed:
             return session
         import aiohttp
+        import yarl
 
         if session is not None and not session.closed:
             # Its loop ended without aclose() and without shutting down async generators.
@@ -409,8 +449,12 @@ class OpenAITarget:
         connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
         proxies = any(os.environ.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"))
         session = aiohttp.ClientSession(
-            connector=connector, timeout=aiohttp.ClientTimeout(total=None), trust_env=proxies
+            connector=connector,
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(total=None),
+            trust_env=proxies,
         )
+        self._request_url = yarl.URL(self._url)
         # An async generator parked at its yield is closed by the loop's shutdown_asyncgens()
         # (asyncio.run does this), so a session whose owner forgot aclose() is still closed cleanly.
         keeper = _close_at_loop_shutdown(session)
@@ -442,7 +486,7 @@ class OpenAITarget:
 
     def _parse_body(self, data: bytes, latency: float) -> Output:
         try:
-            payload = json.loads(data)
+            payload = _loads(data)
         except (ValueError, UnicodeDecodeError):
             err = _invalid(f"response is not valid JSON ({len(data)} bytes): {_snippet(data)}")
             return Output(error=self._scrub(err), latency_s=latency)
@@ -492,7 +536,7 @@ class OpenAITarget:
                     done = True
                     break
                 try:
-                    chunk = json.loads(data)
+                    chunk = _loads(data)
                 except (ValueError, UnicodeDecodeError):
                     err = _invalid(f"malformed stream event: {_snippet(data)}")
                     return Output(error=self._scrub(err), latency_s=time.perf_counter() - t0)
