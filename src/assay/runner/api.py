@@ -133,17 +133,20 @@ async def run_plan(
         await executor.aclose()  # the runner closes it too; closing twice is harmless
 
 
-def _coerce_cases(dataset: Any) -> list[Case]:
+def _coerce_cases(dataset: Any) -> tuple[list[Case], str]:
+    """The cases and their dataset hash (the one a suite's dataset gets, computed once)."""
     from assay.dataset import Dataset, load_dataset
 
     if isinstance(dataset, Dataset):
-        return list(dataset.cases)
+        return list(dataset.cases), dataset.sha256
     if isinstance(dataset, str | Path):
-        return list(load_dataset(dataset).cases)
+        loaded = load_dataset(dataset)
+        return list(loaded.cases), loaded.sha256
     if isinstance(dataset, Sequence) and dataset and all(isinstance(c, Case) for c in dataset):
-        return list(dataset)
+        return list(dataset), _dataset_sha256(dataset)
     if isinstance(dataset, Sequence):
-        return list(load_dataset(list(dataset)).cases)
+        loaded = load_dataset(list(dataset))
+        return list(loaded.cases), loaded.sha256
     raise ConfigError("dataset must be a path, a list of cases or dicts, or a Dataset", field="dataset")
 
 
@@ -209,9 +212,16 @@ async def aevaluate(
     from assay.runner.ray_engine import EvaluateComponents, check_engine
 
     check_engine(engine)
-    cases = _coerce_cases(dataset)
-    the_target = _coerce_target(target)
-    the_scorers = _coerce_scorers(scorers)
+    # git's state is read in a thread (two subprocesses) while the cases are loaded
+    environment = asyncio.create_task(asyncio.to_thread(environment_provenance))
+    try:
+        cases, dataset_sha256 = _coerce_cases(dataset)
+        the_target = _coerce_target(target)
+        the_scorers = _coerce_scorers(scorers)
+        env = await environment
+    except BaseException:
+        await asyncio.gather(environment, return_exceptions=True)  # never left running on bad input
+        raise
     own_store = not isinstance(store, Store)
     the_store = store if isinstance(store, Store) else open_store(store)
     plan = RunPlan(
@@ -221,11 +231,7 @@ async def aevaluate(
         scorers=the_scorers,
         thresholds=dict(thresholds or {}),
         config={"name": name, "concurrency": concurrency, "max_error_rate": max_error_rate, "cache": cache},
-        provenance={
-            "dataset_sha256": _dataset_sha256(cases),
-            "n_cases": len(cases),
-            **environment_provenance(),
-        },
+        provenance={"dataset_sha256": dataset_sha256, "n_cases": len(cases), **env},
     )
     options = RunOptions(
         concurrency=concurrency,
