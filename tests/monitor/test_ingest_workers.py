@@ -289,3 +289,33 @@ def test_kill_9_of_the_ingest_command_leaves_no_worker_and_a_rerun_completes(tmp
             60_000,
             60_000,
         )
+
+
+def test_without_processes_ingest_goes_on_in_this_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no process can be started (a sandbox, a process limit), the file and the SDK still store
+    every event: the work stays in this process."""
+    import subprocess
+
+    from assay.monitor import workers as workers_module
+    from assay.monitor.sdk import Monitor
+
+    def refuse(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(workers_module.subprocess, "Popen", refuse)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(json.dumps(make_event(i)).encode() for i in range(900)) + b"\n")
+    store = open_store(f"sqlite:///{tmp_path}/file.db")
+    report = ingest_file(path, Ingestor(store, key=KEY), batch_size=200, workers=2)
+    assert report.accepted == 900 and store.events.count_events() == 900
+    store.close()
+    monitor = Monitor(
+        f"sqlite:///{tmp_path}/sdk.db", key=KEY, batch_size=100, flush_interval_s=0.01, workers=2
+    )
+    for i in range(500):
+        monitor.log(**make_event(i))
+    assert monitor.flush(60)
+    assert monitor.stats()["sent"] == 500
+    monitor.close()

@@ -183,7 +183,11 @@ class IngestPipeline:
         if self._pool is None and self.workers:
             from assay.monitor.workers import PrepareWorkers
 
-            self._pool = PrepareWorkers(self.ingestor.preparer, self.workers)
+            try:
+                self._pool = PrepareWorkers(self.ingestor.preparer, self.workers)
+            except OSError as exc:  # cannot start a process here: ingest on in this one, just slower
+                logger.warning("could not start ingest workers (%s); preparing events in this process", exc)
+                self.workers = 0
         if self._pool is not None and wait_s > 0:
             self._pool.wait_ready(wait_s)
         return self._pool

@@ -94,7 +94,10 @@ class _StoreSink:
         if workers:
             from assay.monitor.workers import PrepareWorkers
 
-            self.pool = PrepareWorkers(self.ingestor.preparer, workers, store_url=url)
+            try:
+                self.pool = PrepareWorkers(self.ingestor.preparer, workers, store_url=url)
+            except OSError as exc:  # no processes here: this thread does the work, as with workers=0
+                logger.warning("assay monitor: could not start workers (%s); writing from this process", exc)
 
     def prepare(self, batch: list[dict[str, Any]]) -> Any:
         return batch if self.pool is not None else self.pipeline.prepare(batch)

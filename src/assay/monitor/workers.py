@@ -275,7 +275,14 @@ class PrepareWorkers:
         self._closed = False
         self.remote = 0  # batches prepared by a worker
         self.local = 0  # batches prepared here (no worker ready yet, or one was lost)
-        self._workers = [_Worker(i, preparer, store_url, self._prepare_here) for i in range(n)]
+        self._workers: list[_Worker] = []
+        try:
+            for i in range(n):
+                self._workers.append(_Worker(i, preparer, store_url, self._prepare_here))
+        except BaseException:  # e.g. OSError starting a process: stop those already started
+            for worker in self._workers:
+                worker.stop()
+            raise
 
     @property
     def ready(self) -> int:
