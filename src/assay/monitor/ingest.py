@@ -45,6 +45,7 @@ from assay.monitor.prepare import (
     PreparedBatch,
     Preparer,
     Rejection,
+    commit_prepared,
     decode_json,
 )
 
@@ -117,11 +118,7 @@ class Ingestor:
 
         When it returns, the accepted events are committed (they survive ``kill -9``).
         """
-        result = prepared.result
-        inserted = self.events.insert_events(prepared.rows, rollups=prepared.rollups)
-        result.accepted += inserted
-        result.duplicates += len(prepared.rows) - inserted
-        return result
+        return commit_prepared(self.events, prepared)
 
     def ingest(
         self, objects: Sequence[Any], *, sizes: Sequence[int | None] | None = None, offset: int = 0
@@ -222,15 +219,13 @@ class IngestPipeline:
         pool = self._workers()
         now = self.ingestor.now()
         if pool is None:
-            self.submit_prepared(self.ingestor.preparer.prepare_lines(lines, now=now), on_done)
+            prepared: _Pending = self.ingestor.preparer.prepare_lines(lines, now=now)
         else:
-            self._put(pool.submit_lines(lines, now), on_done)
+            prepared = pool.submit_lines(lines, now)
+        self.submit_prepared(prepared, on_done)
 
     def submit_prepared(self, prepared: _Pending, on_done: _DoneCallback) -> None:
         """Queue a batch from ``prepare`` (or ``Ingestor.prepare_batch(..., rows=True)``) for commit."""
-        self._put(prepared, on_done)
-
-    def _put(self, prepared: _Pending, on_done: _DoneCallback) -> None:
         if self._closed:
             raise RuntimeError("the ingest pipeline is closed")
         if self._thread is None:

@@ -48,6 +48,7 @@ __all__ = [
     "PreparedBatch",
     "Preparer",
     "Rejection",
+    "commit_prepared",
     "decode_json",
 ]
 
@@ -94,6 +95,20 @@ class PreparedBatch:
     """``accumulate(rows)``, when computed ahead (by an ingest worker, so the writer does not)."""
 
 
+def commit_prepared(events: Any, prepared: PreparedBatch) -> IngestResult:
+    """Store a prepared batch's rows through ``events`` (an ``EventStore``) in ONE transaction; the
+    batch's result, counting what was new (accepted) and what was already stored (duplicates)."""
+    result = prepared.result
+    inserted = events.insert_events(prepared.rows, rollups=prepared.rollups)
+    result.accepted += inserted
+    result.duplicates += len(prepared.rows) - inserted
+    return result
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"event is {size:,} bytes; the limit is {limit:,}"
+
+
 class Preparer:
     """Validates and anonymises events and builds their rows, for a store of ``dialect``. Thread-safe.
 
@@ -117,7 +132,6 @@ class Preparer:
         values = DbValues(dialect)
         self._db_dt = values.timestamp
         self._db_dt_utc = values.timestamp_utc
-        self._db_bool = self.db_bool
         self._db_true, self._db_false = values.boolean(True), values.boolean(False)
         # the fast lane (its rows' JSON is written by orjson) for the common shape of event
         self._lane = FastLane(self.anonymiser) if _orjson is not None else None
@@ -140,8 +154,8 @@ class Preparer:
                 raise EventError("the event holds text that is not valid UTF-8") from None
             raise EventError(f"cannot serialise the event: {exc}") from None
         if len(data) > self.max_event_bytes:
-            raise EventError(f"event is {len(data):,} bytes; the limit is {self.max_event_bytes:,}")
-        b = self._db_bool
+            raise EventError(_too_big(len(data), self.max_event_bytes))
+        b = self.db_bool
         usage, fb, oc, err = event.usage, event.feedback, event.outcome, event.error
         lat, ttft = event.latency_s, event.ttft_s
         return (
@@ -198,9 +212,7 @@ class Preparer:
         for i, obj in enumerate(objects):
             size = None if sizes is None else sizes[i]
             if size is not None and size > limit:
-                result.rejected.append(
-                    Rejection(i + offset, f"event is {size:,} bytes; the limit is {limit:,}")
-                )
+                result.rejected.append(Rejection(i + offset, _too_big(size, limit)))
                 continue
             items.append((i, None if lane is None else lane.from_obj(obj), obj))
         return self._finish(items, result, rows=rows, now=now, offset=offset)
@@ -214,7 +226,7 @@ class Preparer:
         items: list[tuple[int, dict[str, Any] | None, Any]] = []
         for i, raw in enumerate(lines):
             if len(raw) > limit:
-                result.rejected.append(Rejection(i, f"event is {len(raw):,} bytes; the limit is {limit:,}"))
+                result.rejected.append(Rejection(i, _too_big(len(raw), limit)))
                 continue
             simple = None if lane is None else lane.from_json(raw)
             obj: Any = raw  # decoded only when the model has to look at it
@@ -302,8 +314,8 @@ class Preparer:
         except (TypeError, ValueError):  # orjson.JSONEncodeError: surrogates, huge integers ...
             return None
         if len(data) > self.max_event_bytes:
-            raise EventError(f"event is {len(data):,} bytes; the limit is {self.max_event_bytes:,}")
-        b = self._db_bool
+            raise EventError(_too_big(len(data), self.max_event_bytes))
+        b = self.db_bool
         get = d.get
         usage, fb, oc, err = get("usage"), get("feedback"), get("outcome"), get("error")
         lat, ttft, inp, out = get("latency_s"), get("ttft_s"), get("input"), get("output")

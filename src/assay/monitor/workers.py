@@ -42,7 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
-from assay.monitor.prepare import IngestResult, PreparedBatch, Preparer
+from assay.monitor.prepare import IngestResult, PreparedBatch, Preparer, commit_prepared
 from assay.store.rollups import accumulate
 from assay.types import AssayError
 
@@ -148,12 +148,7 @@ class _WorkerStore:
             from assay.store import open_store
 
             self._events = open_store(self.url).events
-        batch = _run_remote(preparer, "objects", (objects, sizes, now))
-        result = batch.result
-        inserted = self._events.insert_events(batch.rows, rollups=batch.rollups)
-        result.accepted += inserted
-        result.duplicates += len(batch.rows) - inserted
-        return result
+        return commit_prepared(self._events, _run_remote(preparer, "objects", (objects, sizes, now)))
 
 
 class _Worker:
@@ -322,7 +317,7 @@ class PrepareWorkers:
         """Prepare AND commit decoded events in a worker, on its own connection to ``store_url``: this
         process spends nothing on them but sending them. The future fails (``WorkerError``) when the
         store refused the batch or the worker was lost: the batch may be retried (ids are idempotency
-        keys). Waits up to ``wait_s`` for a worker to start; fails if none has by then."""
+        keys). While none has started, waits up to ``wait_s`` for the workers; fails if none has by then."""
         if not any(w.ready for w in self._workers):
             self.wait_ready(wait_s)
         task = _Task("ingest", (list(objects), None, now))

@@ -41,13 +41,6 @@ __all__ = ["aevaluate", "evaluate", "plan_from_suite", "run_plan"]
 ComponentsFactory = Callable[[], tuple[Target, list[Scorer]]]
 
 
-def _dataset_sha256(cases: Sequence[Case]) -> str:
-    """The same hash a suite's dataset gets, so Python and suite-file runs of the same cases agree."""
-    from assay.dataset import Dataset
-
-    return Dataset.from_cases(cases).sha256
-
-
 def plan_from_suite(suite: Suite) -> RunPlan:
     """Turn a loaded suite into a run plan with its provenance (hashes, environment)."""
     config = suite.config.model_dump(mode="json", exclude={"target"})
@@ -142,9 +135,7 @@ def _coerce_cases(dataset: Any) -> tuple[list[Case], str]:
     if isinstance(dataset, str | Path):
         loaded = load_dataset(dataset)
         return list(loaded.cases), loaded.sha256
-    if isinstance(dataset, Sequence) and dataset and all(isinstance(c, Case) for c in dataset):
-        return list(dataset), _dataset_sha256(dataset)
-    if isinstance(dataset, Sequence):
+    if isinstance(dataset, Sequence):  # dicts or Case objects: validated and hashed as a suite's are
         loaded = load_dataset(list(dataset))
         return list(loaded.cases), loaded.sha256
     raise ConfigError("dataset must be a path, a list of cases or dicts, or a Dataset", field="dataset")

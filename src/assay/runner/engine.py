@@ -451,16 +451,7 @@ class Runner:
         )
         self._buffer.append(record)
         if self._acc is not None:
-            self._acc.add_result(
-                case_id=record.case_id,
-                scores=record.scores,
-                error_kind=record.error_kind,
-                latency_s=record.latency_s,
-                input_tokens=record.input_tokens,
-                output_tokens=record.output_tokens,
-                cost_usd=record.cost_usd,
-                cached=record.cached,
-            )
+            self._acc.add_record(record)
         if self.progress:
             self.progress.advance(1, errors=self._errors)
         if len(self._buffer) >= self.options.commit_every_n and self._flush_now is not None:
@@ -535,16 +526,7 @@ class Runner:
             return acc
         acc = MetricAccumulator()
         for r in self.store.iter_results(self.run_id, payload=False):
-            acc.add_result(
-                case_id=r.case_id,
-                scores=r.scores,
-                error_kind=r.error_kind,
-                latency_s=r.latency_s,
-                input_tokens=r.input_tokens,
-                output_tokens=r.output_tokens,
-                cost_usd=r.cost_usd,
-                cached=r.cached,
-            )
+            acc.add_record(r)
         return acc
 
     def _summarise(self, total: int, duration_s: float) -> RunSummary:

@@ -17,11 +17,14 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.aggregates import MeanWithCI, Percentiles
+
+if TYPE_CHECKING:
+    from assay.store.records import ResultRecord
 
 __all__ = [
     "JudgeUsage",
@@ -160,6 +163,19 @@ class MetricAccumulator:
         else:
             m.values.append(float(value))
             m.clusters.append(case_id)
+
+    def add_record(self, record: ResultRecord) -> None:
+        """``add_result`` of a ``ResultRecord`` (one being stored, or one read back from the store)."""
+        self.add_result(
+            case_id=record.case_id,
+            scores=record.scores,
+            error_kind=record.error_kind,
+            latency_s=record.latency_s,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            cost_usd=record.cost_usd,
+            cached=record.cached,
+        )
 
     def add_result(
         self,

@@ -456,7 +456,7 @@ class EventStore:
                             new_rows.append(row)
                             fresh.discard(row[0])
             if rollups is not None and len(new_rows) == len(rows):
-                self._upsert_rollups(conn, *rollups)  # computed ahead (by an ingest worker) for all rows
+                self._upsert_rollups(conn, rollups)  # computed ahead (by an ingest worker) for all rows
             else:
                 self._rollup(conn, new_rows)
             return len(new_rows)
@@ -468,17 +468,12 @@ class EventStore:
     def _rollup(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Add the rows' counts and sums to their minute and hour rollups (inside the insert's transaction)."""
         if rows:
-            self._upsert_rollups(conn, *accumulate(rows))
+            self._upsert_rollups(conn, accumulate(rows))
 
-    def _upsert_rollups(
-        self,
-        conn: Connection,
-        sums: dict[Any, list[Any]],
-        qmax: dict[Any, int | None],
-        bins: dict[Any, int],
-    ) -> None:
+    def _upsert_rollups(self, conn: Connection, rollups: Rollups) -> None:
         from assay.store.store import Store
 
+        sums, qmax, bins = rollups
         rollup_rows = [(*key, *acc, qmax[key]) for key, acc in sums.items()]
         bin_rows = [(*bk, n) for bk, n in bins.items()]
         if self.dialect == "sqlite":
