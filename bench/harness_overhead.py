@@ -1,14 +1,28 @@
 """How much does assay's harness cost over a bare client loop? Prints a table.
 
-1. N exact-match cases against a loopback OpenAI-compatible server (assay.testing.fake_openai, its own
-   process) at 0 ms latency, concurrency 16 and 64: assay (runner + openai target + exact_match scorer +
-   SQLite store, cache off) vs a minimal asyncio + httpx loop making the same calls, measured in the same
-   run. Goal: assay >= 70% of the loop's cases/s. A minimal aiohttp loop is shown too, as a stricter
-   baseline (httpx is several times slower than aiohttp per call on this machine).
-2. The same at 200 ms server latency. Goal: >= 95% of concurrency / latency.
-3. Peak RSS of `assay run` over 100,000 cases with a replay target (a fresh process). Goal: < 500 MB.
+1. N exact-match cases against a loopback OpenAI-compatible server at 0 ms latency, concurrency 16 and
+   64: assay (runner + openai target + exact_match scorer + SQLite store, cache off) vs a minimal
+   asyncio + httpx loop making the same calls, measured in the same run. Goal: assay >= 70% of the
+   loop's cases/s. A minimal aiohttp loop is shown too, as a stricter baseline (httpx is several times
+   slower than aiohttp per call on this machine).
+2. The same at 200 ms server latency. Goal: >= 95% of concurrency / latency. The "server adds" column is
+   the bare aiohttp loop's mean observed latency minus the nominal one: what the server (and the
+   machine) add to every call, whichever client makes it.
+3. Start-up: wall time of a first `assay.evaluate` of 64 cases in a fresh process (imports included),
+   against a fresh process that only imports aiohttp and makes the same 64 calls.
+4. Peak RSS of `assay run` over 100,000 cases with a replay target (a fresh process). Goal: < 500 MB.
+
+Servers (--server): `lean` (default; bench/lean_openai_server.py, httptools on uvloop, the minimum a
+keep-alive HTTP/1.1 server does) or `fake_openai` (assay.testing.fake_openai, aiohttp's web server with
+fault injection, the tests' server). Per call the latter costs a few hundred microseconds of server CPU,
+and at 64 calls in flight those queue: it adds 4-10 ms to a 200 ms call, which caps every client below
+the ideal rate. Both speak the same wire format and give the same answers.
+
+Every client gets a warm-up run of `concurrency` cases before its measured run (imports, the server's
+first connections); the start-up line reports what a first run in a fresh process costs.
 
 Run: .venv/bin/python bench/harness_overhead.py [--n 2000] [--skip-rss] [--latency-ms 200] [--concurrency 64]
+     [--server lean|fake_openai] [--skip-httpx] [--httpx-at-latency]
 """
 
 from __future__ import annotations
@@ -28,9 +42,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def start_server(latency_ms: float) -> tuple[subprocess.Popen[str], str]:
+def start_server(latency_ms: float, server: str = "lean") -> tuple[subprocess.Popen[str], str]:
+    if server == "lean":
+        cmd = [sys.executable, str(ROOT / "bench" / "lean_openai_server.py")]
+    else:
+        cmd = [sys.executable, "-m", "assay.testing.fake_openai"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "assay.testing.fake_openai", "--port", "0", "--latency-ms", str(latency_ms)],
+        [*cmd, "--port", "0", "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -70,11 +88,15 @@ async def httpx_loop(base_url: str, n: int, concurrency: int) -> tuple[float, fl
         return time.perf_counter() - t0, cpu_s() - c0, correct
 
 
-async def aiohttp_loop(base_url: str, n: int, concurrency: int) -> tuple[float, float, int]:
-    """A stricter baseline: the same minimal loop on aiohttp (the client assay's openai target uses)."""
+async def aiohttp_loop(base_url: str, n: int, concurrency: int) -> tuple[float, float, int, float]:
+    """A stricter baseline: the same minimal loop on aiohttp (the client assay's openai target uses).
+
+    Returns wall seconds, CPU seconds, correct answers and the mean latency of a call in seconds.
+    """
     import aiohttp
 
     correct = 0
+    latency_sum = 0.0
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(n):
         queue.put_nowait(i)
@@ -82,18 +104,46 @@ async def aiohttp_loop(base_url: str, n: int, concurrency: int) -> tuple[float, 
     async with aiohttp.ClientSession(base_url=base_url.rstrip("/") + "/", connector=connector) as session:
 
         async def worker() -> None:
-            nonlocal correct
+            nonlocal correct, latency_sum
             while not queue.empty():
                 i = queue.get_nowait()
                 body = {"model": "fake", "messages": [{"role": "user", "content": f"question {i}"}]}
+                t = time.perf_counter()
                 async with session.post("chat/completions", json=body) as r:
                     data = await r.json()
+                latency_sum += time.perf_counter() - t
                 text = data["choices"][0]["message"]["content"]
                 correct += text.strip() == f"answer: question {i}"
 
         c0, t0 = cpu_s(), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - t0, cpu_s() - c0, correct
+        return time.perf_counter() - t0, cpu_s() - c0, correct, latency_sum / n
+
+
+def startup_walls(base_url: str) -> tuple[float, float]:
+    """Wall seconds of a fresh process making 64 calls: with assay.evaluate, and with a bare aiohttp loop."""
+    common = f"import sys, time; sys.path.insert(0, {str(ROOT / 'bench')!r}); t0 = time.perf_counter()\n"
+    assay_code = common + (
+        "import assay\n"
+        "cases = [{'id': f'c{i}', 'input': f'question {i}', 'expected': f'answer: question {i}'} for i in range(64)]\n"
+        f"target = {{'type': 'openai', 'base_url': {base_url!r}, 'model': 'fake', 'max_connections': 64}}\n"
+        "s = assay.evaluate(cases, target, ['exact_match'], store='sqlite:///startup.db', concurrency=64, cache=False)\n"
+        "assert s.metrics['exact_match'].mean == 1.0\n"
+        "print(time.perf_counter() - t0)\n"
+    )
+    loop_code = common + (
+        "import asyncio\nfrom harness_overhead import aiohttp_loop\n"
+        f"assert asyncio.run(aiohttp_loop({base_url!r}, 64, 64))[2] == 64\n"
+        "print(time.perf_counter() - t0)\n"
+    )
+    walls = []
+    for code in (assay_code, loop_code):
+        with tempfile.TemporaryDirectory() as d:
+            res = subprocess.run([sys.executable, "-c", code], cwd=d, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr[-2000:])
+        walls.append(float(res.stdout.strip().splitlines()[-1]))
+    return walls[0], walls[1]
 
 
 def assay_run(base_url: str, n: int, concurrency: int, store_path: Path) -> tuple[float, float, float]:
@@ -170,22 +220,32 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, nargs="+", default=[0, 200], help="server latencies to run")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[16, 64], help="concurrencies to run")
     ap.add_argument("--skip-httpx", action="store_true", help="leave out the (slow) httpx loop baseline")
+    ap.add_argument(
+        "--httpx-at-latency",
+        action="store_true",
+        help="also run the httpx loop at latencies above 0 (about a minute per row; it is no goal's baseline)",
+    )
+    ap.add_argument("--server", choices=("lean", "fake_openai"), default="lean", help="the loopback server")
     args = ap.parse_args()
     rows: list[tuple[str, ...]] = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for latency_ms in args.latency_ms:
-            proc, url = start_server(latency_ms)
+            proc, url = start_server(latency_ms, args.server)
             try:
+                if latency_ms == args.latency_ms[0]:
+                    startup = startup_walls(url)
                 for conc in args.concurrency:
                     # at 200 ms, enough cases for ~10 s at the ideal rate so start-up costs are amortised
                     n = args.n if latency_ms == 0 else conc * 50
-                    asyncio.run(httpx_loop(url, 64, conc))  # warm up the server
-                    if args.skip_httpx:
+                    if args.skip_httpx or (latency_ms and not args.httpx_at_latency):
                         h_wall, h_cpu, h_ok = float("nan"), float("nan"), n
                     else:
+                        asyncio.run(httpx_loop(url, conc, conc))  # warm-up
                         h_wall, h_cpu, h_ok = asyncio.run(httpx_loop(url, n, conc))
-                    g_wall, g_cpu, g_ok = asyncio.run(aiohttp_loop(url, n, conc))
+                    asyncio.run(aiohttp_loop(url, conc, conc))  # warm-up
+                    g_wall, g_cpu, g_ok, g_latency = asyncio.run(aiohttp_loop(url, n, conc))
+                    assay_run(url, conc, conc, tmp / f"w{latency_ms}_{conc}.db")  # warm-up
                     a_wall, a_cpu, a_mean = assay_run(url, n, conc, tmp / f"b{latency_ms}_{conc}.db")
                     h_rate, g_rate, a_rate = n / h_wall, n / g_wall, n / a_wall
                     ideal = conc / (latency_ms / 1000) if latency_ms else None
@@ -194,14 +254,15 @@ def main() -> None:
                             f"{latency_ms:g} ms",
                             str(conc),
                             str(n),
-                            f"{h_rate:,.0f}",
+                            f"{h_rate:,.0f}" if h_rate == h_rate else "–",
                             f"{g_rate:,.0f}",
                             f"{a_rate:,.0f}",
-                            f"{a_rate / h_rate:.0%}",
+                            f"{a_rate / h_rate:.0%}" if h_rate == h_rate else "–",
                             f"{a_rate / g_rate:.0%}",
-                            f"{g_rate / ideal:.0%}" if ideal else "–",
-                            f"{a_rate / ideal:.0%}" if ideal else "–",
-                            f"{1e3 * h_cpu / n:.2f}",
+                            f"{1e3 * g_latency - latency_ms:.1f} ms",
+                            f"{g_rate / ideal:.1%}" if ideal else "–",
+                            f"{a_rate / ideal:.1%}" if ideal else "–",
+                            f"{1e3 * h_cpu / n:.2f}" if h_cpu == h_cpu else "–",
                             f"{1e3 * g_cpu / n:.2f}",
                             f"{1e3 * a_cpu / n:.2f}",
                             "ok" if h_ok == g_ok == n and a_mean == 1.0 else "MISMATCH",
@@ -219,6 +280,7 @@ def main() -> None:
             "assay/s",
             "assay/httpx loop",
             "assay/aiohttp loop",
+            "server adds",
             "aiohttp loop/ideal",
             "assay/ideal",
             "httpx CPU ms/case",
@@ -231,6 +293,11 @@ def main() -> None:
         print("-+-".join("-" * w for w in widths))
         for r in rows:
             print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        a_start, g_start = startup
+        print(
+            f"\nstart-up, a fresh process making 64 calls at {args.latency_ms[0]:g} ms: assay.evaluate {a_start:.2f} s, "
+            f"bare aiohttp loop {g_start:.2f} s"
+        )
         if not args.skip_rss:
             rss_mb, wall = rss_run(args.rss_n, tmp)
             print(
@@ -239,7 +306,7 @@ def main() -> None:
             )
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"\nmachine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average at the end {load}"
+        f"\nserver: {args.server}; machine: {os.cpu_count()} cores, python {sys.version.split()[0]}, load average at the end {load}"
     )
 
 
