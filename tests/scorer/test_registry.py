@@ -154,3 +154,39 @@ def test_public_api_is_curated() -> None:
     )
     for name in assay.scorer.__all__:
         assert getattr(assay.scorer, name) is not None
+
+
+def test_builtin_table_names_each_scorer_where_it_is_registered() -> None:
+    from assay.scorer.builtins import BUILTIN_SCORERS
+
+    known_scorers()  # loads every built-in module
+    registered = {n: f.__module__ for n, f in base._SCORERS.items() if f.__module__.startswith("assay.")}
+    assert registered == BUILTIN_SCORERS
+
+
+def test_a_builtin_scorer_imports_only_its_own_module() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from assay.scorer import create_scorer\n"
+        "create_scorer('exact_match')\n"
+        "print(json.dumps([m for m in sys.modules if m.startswith('assay.scorer.')]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(json.loads(out))
+    assert "assay.scorer.reference" in loaded
+    assert not loaded & {
+        "assay.scorer.safety",
+        "assay.scorer.judge",
+        "assay.scorer.factuality",
+        "assay.scorer.rag",
+    }
+    # a name that is not built in still finds plugins and lists every built-in in its error
+    code = (
+        "from assay.scorer import create_scorer\n"
+        "try:\n    create_scorer('exact_mach')\nexcept Exception as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Did you mean 'exact_match'?" in out and "toxicity" in out and "rubric" in out

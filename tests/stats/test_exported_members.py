@@ -40,6 +40,8 @@ def test_contract_names_are_exported() -> None:
 
 
 def test_every_public_name_is_exported_and_documented() -> None:
+    for name in stats.__all__:
+        getattr(stats, name)  # names are imported from their modules on first use
     public = {n for n, v in vars(stats).items() if not n.startswith("_") and not inspect.ismodule(v)}
     public -= {"annotations"}
     assert public == set(stats.__all__)
@@ -47,6 +49,32 @@ def test_every_public_name_is_exported_and_documented() -> None:
         obj = getattr(stats, name)
         assert obj.__doc__ and len(obj.__doc__.strip()) > 30, name
         assert obj.__module__.startswith("assay.stats."), name
+
+
+def test_importing_the_package_imports_no_submodule_until_a_name_is_used() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "import assay.stats as s\n"
+        "before = [m for m in sys.modules if m.startswith('assay.stats.')]\n"
+        "s.wilson_interval(1, 2)\n"
+        "after = [m for m in sys.modules if m.startswith('assay.stats.')]\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    before, after = json.loads(out)
+    assert before == []
+    assert "assay.stats.intervals" in after
+    assert not {"assay.stats.calibration", "assay.stats.drift", "assay.stats.sequential"} & set(after)
+    try:
+        stats.no_such_function  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_function" in str(exc)
+    else:
+        raise AssertionError("an unknown name must raise AttributeError")
 
 
 def test_functions_have_an_example() -> None:

@@ -42,6 +42,16 @@ def test_proportion_intervals_match_scipy(k: int, n: int, confidence: float) -> 
     )
 
 
+def test_tabled_normal_quantiles_are_scipys_exactly() -> None:
+    from scipy.special import ndtri
+
+    from assay.stats.intervals import _Z_TWO_SIDED, _z
+
+    for confidence, z in _Z_TWO_SIDED.items():
+        assert z == float(ndtri(0.5 + confidence / 2.0)), confidence  # bit for bit, not approximately
+    assert _z(0.9123) == float(ndtri(0.5 + 0.9123 / 2.0))  # other levels are computed
+
+
 def test_wilson_exact_coverage_is_near_nominal() -> None:
     # exact coverage by summing binomial probabilities over every possible outcome
     n = 200

@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -112,10 +113,26 @@ def register_scorer(name: str) -> Callable[[Any], Any]:
 
 
 def _load_builtins() -> None:
-    import assay.scorer.builtins  # noqa: F401  (registers the built-in scorers)
+    """Register every built-in scorer and every plugin's."""
     from assay.plugins import load_plugins
+    from assay.scorer.builtins import load_all
 
+    load_all()
     load_plugins()
+
+
+def _load_for(name: str) -> None:
+    """Make ``name`` registered if anything defines it: its built-in module alone when it is built in."""
+    if name in _SCORERS:
+        return
+    from assay.scorer.builtins import BUILTIN_SCORERS
+
+    module = BUILTIN_SCORERS.get(name)
+    if module is not None:
+        importlib.import_module(module)
+        if name in _SCORERS:
+            return
+    _load_builtins()
 
 
 def known_scorers() -> list[str]:
@@ -131,7 +148,7 @@ def create_scorer(name: str, /, *, base_dir: Any = None, **options: Any) -> Scor
     """
     import inspect
 
-    _load_builtins()
+    _load_for(name)
     factory = _SCORERS.get(name)
     if factory is None:
         known = sorted(_SCORERS)

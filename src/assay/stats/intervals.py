@@ -40,7 +40,23 @@ Statistic = Literal["mean", "median"] | Callable[[FloatArray], float]
 BootstrapMethod = Literal["bca", "percentile"]
 
 
+# ndtri(0.5 + c / 2) for the usual confidence levels, exactly as scipy computes them (a test holds them
+# equal): a Wilson interval at these levels needs no scipy import (about 0.2 s when a run starts cold).
+_Z_TWO_SIDED = {
+    0.8: 1.2815515655446004,
+    0.9: 1.6448536269514722,
+    0.95: 1.959963984540054,
+    0.98: 2.3263478740408408,
+    0.99: 2.5758293035489004,
+    0.995: 2.807033768343811,
+    0.999: 3.2905267314919255,
+}
+
+
 def _z(confidence: float) -> float:
+    z = _Z_TWO_SIDED.get(confidence)
+    if z is not None:
+        return z
     from scipy.special import ndtri
 
     return float(ndtri(0.5 + confidence / 2.0))

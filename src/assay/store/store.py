@@ -36,8 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Engine, bindparam, create_engine, event, func, null, select
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -191,7 +189,15 @@ class Store:
         # File SQLite allows one writer at a time anyway: serialising this process's writes on a lock
         # keeps them from spinning on the busy timeout against each other.
         self._lock = threading.RLock()
-        self._insert = sqlite_dialect.insert if self.dialect == "sqlite" else pg_dialect.insert
+        # only the dialect in use is imported (PostgreSQL's costs about 50 ms when a SQLite run starts)
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert: Any = sqlite_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self._insert = pg_insert
         self._build_statements()
         try:
             # Usually the schema is there: check it with a read, so opening a store that another
