@@ -203,8 +203,9 @@ async def aevaluate(
     from assay.runner.ray_engine import EvaluateComponents, check_engine
 
     check_engine(engine)
-    # git's state is read in a thread (two subprocesses) while the cases are loaded
-    environment = asyncio.create_task(asyncio.to_thread(environment_provenance))
+    # git's state is read in a thread (two subprocesses) while the cases are loaded: submitted to the
+    # executor now (a to_thread task would not start before this coroutine first awaits)
+    environment = asyncio.get_running_loop().run_in_executor(None, environment_provenance)
     try:
         cases, dataset_sha256 = _coerce_cases(dataset)
         the_target = _coerce_target(target)
