@@ -63,6 +63,20 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def steal_s() -> float:
+    """CPU seconds the hypervisor took from this machine (all cores) since boot; NaN where unknown.
+
+    On a shared VM a few percent of stolen time moves the 200 ms rows by a point or two, so each row
+    shows how much was stolen while assay ran.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 async def httpx_loop(base_url: str, n: int, concurrency: int) -> tuple[float, float, int]:
     """The baseline: a minimal asyncio + httpx loop (same requests, exact-match check, nothing stored)."""
     import httpx
@@ -252,7 +266,9 @@ def main() -> None:
                     asyncio.run(aiohttp_loop(url, conc, conc))  # warm-up
                     g_wall, g_cpu, g_ok, g_latency = asyncio.run(aiohttp_loop(url, n, conc))
                     assay_run(url, conc, conc, tmp / f"w{latency_ms}_{conc}.db")  # warm-up
+                    stolen = steal_s()
                     a_wall, a_cpu, a_mean = assay_run(url, n, conc, tmp / f"b{latency_ms}_{conc}.db")
+                    stolen = (steal_s() - stolen) / (a_wall * (os.cpu_count() or 1))
                     h_rate, g_rate, a_rate = n / h_wall, n / g_wall, n / a_wall
                     ideal = conc / (latency_ms / 1000) if latency_ms else None
                     rows.append(
@@ -271,6 +287,7 @@ def main() -> None:
                             f"{1e3 * h_cpu / n:.2f}" if h_cpu == h_cpu else "–",
                             f"{1e3 * g_cpu / n:.2f}",
                             f"{1e3 * a_cpu / n:.2f}",
+                            f"{stolen:.1%}" if stolen == stolen else "–",
                             "ok" if h_ok == g_ok == n and a_mean == 1.0 else "MISMATCH",
                         )
                     )
@@ -292,6 +309,7 @@ def main() -> None:
             "httpx CPU ms/case",
             "aiohttp CPU ms/case",
             "assay CPU ms/case",
+            "CPU stolen",
             "answers",
         )
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
