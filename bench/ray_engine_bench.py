@@ -1,7 +1,7 @@
 """Throughput of the Ray engine vs the local engine at 200 ms server latency. Prints a table.
 
-N exact-match cases against the loopback OpenAI-compatible server (assay.testing.fake_openai, its own
-process, 200 ms per answer) at concurrency 16 and 64, through ``assay.evaluate`` with the SQLite store on
+N exact-match cases against the harness bench's loopback OpenAI-compatible server
+(bench/lean_openai_server.py, its own process, 200 ms per answer) at concurrency 16 and 64, through ``assay.evaluate`` with the SQLite store on
 and the cache off: the local engine, then the Ray engine with 2 actors, against the ideal
 concurrency / latency (16 / 0.2 s = 80/s, 64 / 0.2 s = 320/s), measured in the same run.
 
