@@ -16,7 +16,9 @@ Modules: ``event`` (the versioned event model), ``anonymise``, ``ingest`` (batch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from assay._lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from assay.monitor.alerts import AlertEngine
@@ -72,18 +74,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import what is asked for on first use: ``import assay.monitor.event`` (an ingest worker, the
-    CLI) then does not pay for SQLAlchemy, the rules engine and the notifiers."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'assay.monitor' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+# Imported on first use: ``import assay.monitor.event`` (an ingest worker, the CLI) then does not pay for
+# SQLAlchemy, the rules engine and the notifiers.
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, __all__)

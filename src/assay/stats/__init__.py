@@ -196,6 +196,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> _typing.Any:
+    # assay.stats imports nothing else from assay (a tested contract), so it does not use
+    # assay._lazy.lazy_exports, which the other lazy packages share.
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'assay.stats' has no attribute {name!r}")
