@@ -154,15 +154,7 @@ def record_run(
         pool.submit(asyncio.run, score_all()).result()
     acc = MetricAccumulator()
     for r in records:
-        acc.add_result(
-            case_id=r.case_id,
-            scores=r.scores,
-            error_kind=r.error_kind,
-            latency_s=r.latency_s,
-            input_tokens=r.input_tokens,
-            output_tokens=r.output_tokens,
-            cost_usd=r.cost_usd,
-        )
+        acc.add_record(r)
     metrics = acc.metric_summaries(repeats=1)
     latency_summary = acc.latency_summary()
     summary = RunSummary(
