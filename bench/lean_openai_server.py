@@ -27,6 +27,8 @@ from typing import Any, cast
 
 import httptools
 
+from assay.testing.fake_openai import last_user_prompt, parse_chat_request, usage_for
+
 _JSON = b"application/json"
 
 
@@ -47,21 +49,13 @@ def _error(status: int, reason: bytes, message: str, keep_alive: bool) -> bytes:
     return _response(status, reason, body.encode(), keep_alive)
 
 
-def chat_answer(request: dict[str, Any], counter: int) -> dict[str, Any]:
-    """The chat completion fake_openai gives for ``request`` (no faults): same answer, same usage."""
-    model, messages = request["model"], request["messages"]
-    if not isinstance(model, str) or not isinstance(messages, list) or not messages:
-        raise ValueError("model must be a string and messages a non-empty list")
-    prompt = ""
-    for m in reversed(messages):
-        if not isinstance(m, dict) or "content" not in m:
-            raise ValueError("each message needs 'role' and 'content'")
-        if m.get("role") == "user":
-            prompt = m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-            break
-    answer = f"answer: {prompt}"
-    prompt_tokens = sum(len(m["content"].split()) for m in messages if isinstance(m.get("content"), str))
-    completion_tokens = len(answer.split())
+def chat_answer(raw: bytes, counter: int) -> dict[str, Any]:
+    """The chat completion fake_openai gives for the request body ``raw`` (no faults): same checks, same
+    answer, same usage. ``ValueError``/``KeyError``/``TypeError`` for a body that is not a chat request."""
+    request, model, messages = parse_chat_request(raw)
+    if request.get("stream"):
+        raise ValueError("this bench server does not stream")
+    answer = f"answer: {last_user_prompt(messages)}"
     return {
         "id": f"chatcmpl-{counter}",
         "object": "chat.completion",
@@ -75,11 +69,7 @@ def chat_answer(request: dict[str, Any], counter: int) -> dict[str, Any]:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": usage_for(messages, answer),
     }
 
 
@@ -126,13 +116,8 @@ class _Connection(asyncio.Protocol):
         method, path = self.parser.get_method(), self.url.split(b"?", 1)[0]
         if method == b"POST" and path == b"/v1/chat/completions":
             try:
-                request = json.loads(b"".join(self.body))
-                if not isinstance(request, dict):
-                    raise ValueError("the body must be a JSON object")
-                if request.get("stream"):
-                    raise ValueError("this bench server does not stream")
+                body = json.dumps(chat_answer(b"".join(self.body), self.server.counter + 1)).encode()
                 self.server.counter += 1
-                body = json.dumps(chat_answer(request, self.server.counter)).encode()
                 reply = _response(200, b"OK", body, keep_alive)
             except (ValueError, KeyError, TypeError) as exc:
                 reply = _error(400, b"Bad Request", f"bad request: {exc}", keep_alive)

@@ -175,6 +175,38 @@ def _logprobs_content(pieces: Iterable[str], top_n: int) -> list[dict[str, Any]]
     return out
 
 
+def parse_chat_request(raw: bytes) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+    """The request body, its model and its messages; ``ValueError``/``KeyError``/``TypeError`` if it is
+    not a chat request (shared with bench/lean_openai_server.py)."""
+    body = json.loads(raw)
+    model, messages = body["model"], body["messages"]
+    if not isinstance(model, str) or not isinstance(messages, list) or not messages:
+        raise ValueError("model must be a string and messages a non-empty list")
+    for m in messages:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or "content" not in m:
+            raise ValueError(f"each message needs 'role' and 'content', got {m!r:.100}")
+    return body, model, messages
+
+
+def last_user_prompt(messages: list[dict[str, Any]]) -> str:
+    """The last user message's content (JSON text when it is not a string): what the server answers."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
+    return ""
+
+
+def usage_for(messages: list[dict[str, Any]], answer: str) -> dict[str, int]:
+    """Whitespace-token counts of the request's text messages and of ``answer``."""
+    prompt_tokens = sum(len(m["content"].split()) for m in messages if isinstance(m.get("content"), str))
+    completion_tokens = len(answer.split())
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
 def _error_body(message: str, type_: str, code: str | None = None) -> bytes:
     return json.dumps({"error": {"message": message, "type": type_, "param": None, "code": code}}).encode()
 
@@ -322,13 +354,7 @@ class FakeOpenAIServer:
                 content_type=_JSON,
             )
         try:
-            body = json.loads(await request.read())
-            model, messages = body["model"], body["messages"]
-            if not isinstance(model, str) or not isinstance(messages, list) or not messages:
-                raise ValueError("model must be a string and messages a non-empty list")
-            for m in messages:
-                if not isinstance(m, dict) or not isinstance(m.get("role"), str) or "content" not in m:
-                    raise ValueError(f"each message needs 'role' and 'content', got {m!r:.100}")
+            body, model, messages = parse_chat_request(await request.read())
         except (ValueError, KeyError, TypeError) as exc:
             self._record("", "", False, 400, None)
             return web.Response(
@@ -344,11 +370,7 @@ class FakeOpenAIServer:
                 content_type=_JSON,
             )
 
-        prompt = ""
-        for m in reversed(messages):
-            if m.get("role") == "user":
-                prompt = m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-                break
+        prompt = last_user_prompt(messages)
         stream = bool(body.get("stream"))
         fault = self._pick_fault(prompt)
         kind = fault.kind if fault else None
@@ -367,12 +389,7 @@ class FakeOpenAIServer:
         finish = "stop"
         if isinstance(max_tokens, int) and max_tokens >= 0 and len(answer.split()) > max_tokens:
             answer, finish = " ".join(answer.split()[:max_tokens]), "length"
-        prompt_tokens = sum(len(m["content"].split()) for m in messages if isinstance(m.get("content"), str))
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": len(answer.split()),
-            "total_tokens": prompt_tokens + len(answer.split()),
-        }
+        usage = usage_for(messages, answer)
         top_n = body.get("top_logprobs") or 0
         want_logprobs = bool(body.get("logprobs"))
         self._counter += 1
